@@ -1,0 +1,113 @@
+/**
+ * Every error metastore raises on purpose is a {@link MetastoreError} with a stable `code`.
+ * Codes never change between major versions; messages may. Argument mistakes are plain
+ * `TypeError`s without a code.
+ *
+ * @module
+ */
+
+/** The stable codes. */
+export type ErrorCode =
+  | 'NOT_LEADER'
+  | 'TIMEOUT'
+  | 'COMPACTED'
+  | 'CLOSED'
+  | 'TOO_LARGE'
+  | 'PROPOSAL_DROPPED'
+  | 'CORRUPT_LOG'
+  | 'LOCKED'
+  | 'STORAGE_UNAVAILABLE'
+  | 'INVALID_CONF_CHANGE'
+
+export class MetastoreError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'MetastoreError'
+    this.code = code
+  }
+}
+
+/** This node is not the leader; `leaderId` is the leader it knows of, or 0. Retry there. */
+export class NotLeaderError extends MetastoreError {
+  readonly leaderId: number
+  constructor(leaderId: number, message?: string) {
+    super('NOT_LEADER', message ?? (leaderId ? `not the leader; the leader is node ${leaderId}` : 'not the leader; no leader is known'))
+    this.name = 'NotLeaderError'
+    this.leaderId = leaderId
+  }
+}
+
+/** The proposal was not accepted (no leader, too many uncommitted entries, a transfer under way). Retryable. */
+export class ProposalDroppedError extends MetastoreError {
+  constructor(message = 'proposal dropped') {
+    super('PROPOSAL_DROPPED', message)
+    this.name = 'ProposalDroppedError'
+  }
+}
+
+/** The operation waited too long; its outcome is unknown. */
+export class TimeoutError extends MetastoreError {
+  constructor(message = 'timed out; the outcome is unknown') {
+    super('TIMEOUT', message)
+    this.name = 'TimeoutError'
+  }
+}
+
+/** The node or database is closed. */
+export class ClosedError extends MetastoreError {
+  constructor(message = 'closed') {
+    super('CLOSED', message)
+    this.name = 'ClosedError'
+  }
+}
+
+/** A key, value or request is over the configured limit. */
+export class TooLargeError extends MetastoreError {
+  readonly limit: number
+  readonly size: number
+  constructor(what: string, size: number, limit: number) {
+    super('TOO_LARGE', `${what} is ${size} bytes, over the limit of ${limit}`)
+    this.name = 'TooLargeError'
+    this.size = size
+    this.limit = limit
+  }
+}
+
+/** The requested revision or log index has been compacted away. */
+export class CompactedError extends MetastoreError {
+  readonly compactRevision: number
+  constructor(compactRevision: number, message?: string) {
+    super('COMPACTED', message ?? `required revision has been compacted (compact revision ${compactRevision})`)
+    this.name = 'CompactedError'
+    this.compactRevision = compactRevision
+  }
+}
+
+/** A record of the log on disk failed its checksum or is torn and cannot be dropped safely. */
+export class CorruptLogError extends MetastoreError {
+  readonly location: string
+  readonly index: number
+  constructor(location: string, index: number, message: string) {
+    super('CORRUPT_LOG', `${message} (at ${location}, log index ${index})`)
+    this.name = 'CorruptLogError'
+    this.location = location
+    this.index = index
+  }
+}
+
+/** Another process holds the database open. */
+export class LockedError extends MetastoreError {
+  constructor(location: string, options?: { cause?: unknown }) {
+    super('LOCKED', `the database at ${location} is locked by another process`, options)
+    this.name = 'LockedError'
+  }
+}
+
+/** A membership change that would be unsafe or is malformed. */
+export class InvalidConfChangeError extends MetastoreError {
+  constructor(message: string) {
+    super('INVALID_CONF_CHANGE', message)
+    this.name = 'InvalidConfChangeError'
+  }
+}
