@@ -668,12 +668,10 @@ export class Raft {
       this.becomeFollower(this.term + 1, NONE)
       return false
     }
+    // NB: the snapshot's configuration may not include us. That happens when the leader's latest
+    // snapshot predates the entry that added us; the entries after it will tell us. A node that
+    // just started has no configuration at all either, so this is a state the core handles.
     const cs = s.metadata.confState
-    const found = cs.voters.includes(this.id) || cs.learners.includes(this.id) || cs.votersOutgoing.includes(this.id)
-    if (!found) {
-      this.logger.warn(`${this.id} attempted to restore snapshot but it is not in the ConfState; should never happen`)
-      return false
-    }
     // Our log already has the snapshot's last entry: just fast-forward the commit index.
     if (this.log.matchTerm(s.metadata.index, s.metadata.term)) {
       this.log.commitTo(s.metadata.index)

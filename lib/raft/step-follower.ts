@@ -49,7 +49,9 @@ export function stepFollower(r: Raft, m: Message): StepResult {
         r.logger.info(`${r.id} no leader at term ${r.term}; dropping index reading msg`)
         return 'not-leader'
       }
-      r.send({ type: MessageType.ReadIndex, to: r.lead, context: m.context })
+      // Keep the requester: the request may pass through a node that is not leader any more,
+      // and the answer must reach the node that asked.
+      r.send({ type: MessageType.ReadIndex, to: r.lead, from: m.from === NONE ? r.id : m.from, context: m.context })
       return 'ok'
     case MessageType.ReadIndexResp:
       r.readStates.push({ index: m.index, context: m.context ?? new Uint8Array(0) })

@@ -147,6 +147,7 @@ export function stepLeader(r: Raft, m: Message): StepResult {
     case MessageType.HeartbeatResp: {
       pr.recentActive = true
       pr.probeSent = false
+      if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne()
       if (pr.match < r.log.lastIndex()) r.sendAppend(m.from)
       if (r.readOnly.option !== 'safe' || !m.context || m.context.length === 0) return 'ok'
       const acks = r.readOnly.recvAck(m.from, m.context)

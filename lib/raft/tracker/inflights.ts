@@ -53,6 +53,16 @@ export class Inflights {
     this.#start = this.#count === 0 ? 0 : idx
   }
 
+  /**
+   * Frees the oldest inflight append. Used when a heartbeat answer shows the follower is alive
+   * while the window is full: appends in it may have been lost, and without a free slot nothing
+   * would ever be sent again to find out.
+   */
+  freeFirstOne(): void {
+    if (this.#count === 0) return
+    this.freeLE(this.#indexes[this.#start])
+  }
+
   /** Full when either the count or the byte budget is used up. */
   full(): boolean {
     return this.#count === this.#capacity || (this.#maxBytes > 0 && this.#bytes >= this.#maxBytes)

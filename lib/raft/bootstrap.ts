@@ -1,0 +1,23 @@
+import { encodeConfChange } from './conf-change-codec.js'
+import { EntryType, type Entry, type HardState, type NodeId } from './types.js'
+
+/**
+ * The log a brand-new cluster starts from: one committed ConfChange entry per initial voter, at
+ * term 1. Every initial member writes the same entries, so their logs agree from the start, and a
+ * node that joins later learns the initial membership by replaying the log from index 1.
+ */
+export function bootstrapLog(peers: readonly NodeId[]): { entries: Entry[]; hardState: HardState } {
+  if (peers.length === 0) throw new TypeError('bootstrap needs at least one peer')
+  const sorted = [...new Set(peers)].sort((a, b) => a - b)
+  if (sorted.length !== peers.length) throw new TypeError('duplicate peer ids')
+  for (const id of sorted) if (!Number.isSafeInteger(id) || id <= 0) throw new TypeError(`invalid peer id ${id}`)
+  const entries = sorted.map(
+    (id, i): Entry => ({
+      term: 1,
+      index: i + 1,
+      type: EntryType.ConfChange,
+      data: encodeConfChange({ changes: [{ type: 'addVoter', nodeId: id }] }),
+    }),
+  )
+  return { entries, hardState: { term: 1, vote: 0, commit: entries.length } }
+}
