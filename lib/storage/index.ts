@@ -11,3 +11,5 @@ export { RocksLevel, RocksSnapshot, type RocksLevelOptions } from './rocksdb-lev
 export { loadRocksBinding } from './rocksdb-binding.js'
 export type { LevelDatabase, ExtraOperation } from './level-database.js'
 
+export { suite as storageConformanceSuite, readAll, nextLoad } from './conformance.js'
+export type { ConformanceAssert, ConformanceOptions, ConformanceTarget } from './conformance.js'
