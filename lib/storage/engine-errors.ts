@@ -49,13 +49,25 @@ export function isCorruptionError(err: unknown): boolean {
   )
 }
 
-/** Maps an error from opening the database at `location` to LOCKED, CORRUPT_LOG or STORAGE_UNAVAILABLE. */
-export function mapOpenError(err: unknown, location: string): MetastoreError {
+/** True when the error chain is the operating system refusing access (not damage). */
+function isPermissionError(err: unknown): boolean {
+  return chain(err).some(
+    (e) => e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' || (typeof e.message === 'string' && /permission denied|read-only file system/i.test(e.message)),
+  )
+}
+
+/**
+ * Maps an error from opening the database at `location` to LOCKED, CORRUPT_LOG or
+ * STORAGE_UNAVAILABLE. `existing` says the directory already held a database: an engine that then
+ * cannot open its own files (a damaged CURRENT or MANIFEST, a table file of the wrong size, a bad
+ * block checksum) is reporting damage, whatever words it uses, so that is CORRUPT_LOG too.
+ */
+export function mapOpenError(err: unknown, location: string, existing = false): MetastoreError {
   if (err instanceof MetastoreError) return err
   if (isLockError(err)) return new LockedError(location, { cause: err })
-  if (isCorruptionError(err)) {
-    const e = new CorruptLogError(location, 0, `the storage engine found corruption: ${describeEngineError(err)}`)
-    ;(e as { cause?: unknown }).cause = err
+  if (isCorruptionError(err) || (existing && !isPermissionError(err))) {
+    const e = new CorruptLogError(location, 0, `the storage engine cannot open its files: ${describeEngineError(err)}`)
+    e.cause = err
     return e
   }
   return new MetastoreError('STORAGE_UNAVAILABLE', `cannot open the database at ${location}: ${describeEngineError(err)}`, { cause: err })

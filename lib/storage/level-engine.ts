@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { Level } from 'level'
 import type { EngineOptions } from './memory-engine.js'
 import { mapOpenError } from './engine-errors.js'
@@ -16,10 +18,11 @@ import { LevelLogStore } from './level-log-store.js'
 export async function levelStorage(path: string, options: EngineOptions = {}): Promise<LevelLogStore> {
   if (typeof path !== 'string' || path === '') throw new TypeError('levelStorage needs a directory path')
   const db = new Level<string, string>(path)
+  const existing = existsSync(join(path, 'CURRENT'))
   try {
     await db.open()
   } catch (err) {
-    throw mapOpenError(err, path)
+    throw mapOpenError(err, path, existing)
   }
   return LevelLogStore.open(db, { ...options, closeDb: true, location: path })
 }

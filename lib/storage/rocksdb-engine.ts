@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { mapOpenError } from './engine-errors.js'
 import { LevelLogStore } from './level-log-store.js'
 import type { EngineOptions } from './memory-engine.js'
@@ -19,10 +21,11 @@ export async function rocksdbStorage(path: string, options: EngineOptions = {}):
   // Fail with the clear error before abstract-level wraps it into "Database failed to open".
   loadRocksBinding()
   const db = new RocksLevel(path)
+  const existing = existsSync(join(path, 'CURRENT'))
   try {
     await db.open()
   } catch (err) {
-    throw mapOpenError(err, path)
+    throw mapOpenError(err, path, existing)
   }
   return LevelLogStore.open(db, { ...options, closeDb: true, location: path })
 }
