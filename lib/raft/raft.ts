@@ -8,7 +8,7 @@ import { ReadOnly, type ReadOnlyOption } from './read-only.js'
 import type { Rng } from './rng.js'
 import { stepCandidate } from './step-candidate.js'
 import { stepFollower } from './step-follower.js'
-import { stepLeader } from './step-leader.js'
+import { releasePendingReadIndexMessages, stepLeader } from './step-leader.js'
 import { RaftStorageError, type RaftStorage } from './storage.js'
 import { Inflights } from './tracker/inflights.js'
 import { Progress } from './tracker/progress.js'
@@ -308,13 +308,24 @@ export class Raft {
       this.logger.warn(`${this.id} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`)
       return false
     }
-    li = this.log.append(ents)
-    // NB: the leader counts its own entries before the driver persisted them. This is safe
-    // because a commit needs acknowledgements from followers, which answer only messages the
-    // driver sent after persisting the Ready that held these entries.
-    this.trk.progress.get(this.id)!.maybeUpdate(li)
-    this.maybeCommit()
+    this.log.append(ents)
+    // The leader counts its own entries toward a quorum only once the driver made them durable
+    // (see onStable): a commit index never claims more than disks hold.
     return true
+  }
+
+  /**
+   * The driver persisted the log up to `index` (RawNode.advance). The leader now counts it for
+   * itself, which may commit entries: in a single-voter cluster this is the only way they commit.
+   */
+  onStable(): void {
+    if (this.state !== 'leader') return
+    const pr = this.trk.progress.get(this.id)
+    if (!pr) return
+    if (pr.maybeUpdate(this.log.unstable.offset - 1) && this.maybeCommit()) {
+      releasePendingReadIndexMessages(this)
+      this.bcastAppend()
+    }
   }
 
   increaseUncommittedSize(ents: readonly Entry[]): boolean {
@@ -345,7 +356,8 @@ export class Raft {
     const lastIndex = this.log.lastIndex()
     this.trk.visit((id, pr) => {
       const fresh = new Progress(lastIndex + 1, new Inflights(this.trk.maxInflight, this.trk.maxInflightBytes), pr.isLearner)
-      if (id === this.id) fresh.match = lastIndex
+      // Our own match is what is durable; the rest is counted when it is (onStable).
+      if (id === this.id) fresh.match = Math.min(lastIndex, this.log.unstable.offset - 1)
       this.trk.progress.set(id, fresh)
     })
     this.pendingConfIndex = 0
@@ -428,6 +440,8 @@ export class Raft {
       if (this.checkQuorum) this.step(makeMessage({ from: this.id, type: MessageType.CheckQuorum }))
       // A transfer that did not finish within an election timeout is abandoned.
       if (this.state === 'leader' && this.leadTransferee !== NONE) this.abortLeaderTransfer()
+      // A leader that was removed tries again to hand over.
+      if (this.state === 'leader' && !this.isVoter()) this.handOffLeadership()
     }
     if (this.state !== 'leader') return
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
@@ -708,13 +722,14 @@ export class Raft {
     const cs = this.trk.confState()
     const pr = progress.get(this.id)
     this.isLearner = pr !== undefined && pr.isLearner
-    if ((pr === undefined || this.isLearner) && this.state === 'leader') {
-      // Removed or demoted: step down. The configuration is committed, so the rest of the cluster
-      // elects a leader among the remaining voters; our heartbeats would only delay that.
-      this.becomeFollower(this.term, NONE)
-      return cs
-    }
     if (this.state !== 'leader' || cs.voters.length === 0) return cs
+    if (pr === undefined || this.isLearner) {
+      // Removed or demoted while leading. Stepping down at once can deadlock the cluster: this
+      // node may hold entries no remaining voter has (so it would refuse them its vote) while it
+      // can no longer campaign itself. Instead it keeps leading without taking proposals, brings
+      // the best-placed voter up to date and hands leadership over (see handOffLeadership).
+      this.handOffLeadership()
+    }
     // The quorum may have shrunk: entries may commit now.
     if (this.maybeCommit()) {
       this.bcastAppend()
@@ -728,6 +743,33 @@ export class Raft {
       this.abortLeaderTransfer()
     }
     return cs
+  }
+
+  /** Whether this node is a voter of the current configuration. */
+  isVoter(): boolean {
+    return this.trk.config.voters.has(this.id)
+  }
+
+  /**
+   * A leader that is no longer a voter hands leadership to the voter most likely to win: heard
+   * from recently, with the longest matching log. It steps down when that voter's campaign
+   * reaches it with a higher term. Retried every election timeout until it succeeds.
+   */
+  handOffLeadership(): void {
+    let best: { id: NodeId; active: boolean; match: number } | undefined
+    for (const id of this.trk.config.voters.incoming.sorted()) {
+      if (id === this.id) continue
+      const pr = this.trk.progress.get(id)
+      if (!pr) continue
+      const c = { id, active: pr.recentActive, match: pr.match }
+      if (!best || (c.active && !best.active) || (c.active === best.active && c.match > best.match)) best = c
+    }
+    if (!best) return
+    this.logger.info(`${this.id} is not a voter any more; handing leadership to ${best.id}`)
+    this.leadTransferee = best.id
+    this.electionElapsed = 0
+    if (best.match === this.log.lastIndex()) this.sendTimeoutNow(best.id)
+    else this.sendAppend(best.id)
   }
 
   abortLeaderTransfer(): void {

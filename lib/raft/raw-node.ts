@@ -257,6 +257,7 @@ export class RawNode {
       if (p.snapshotIndex > r.log.applied) r.log.appliedTo(p.snapshotIndex)
     }
     if (p.lastCommitted !== undefined) r.appliedTo(p.lastCommitted, p.committedBytes)
+    if (p.lastEntry) r.onStable()
   }
 
   /** Whether a ready() has been handed out and not yet advanced. */

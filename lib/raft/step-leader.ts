@@ -31,13 +31,12 @@ function propose(r: Raft, m: Message): StepResult {
 }
 
 function readIndex(r: Raft, m: Message): StepResult {
-  if (r.trk.isSingleton()) {
-    // Alone, the commit index is ours to decide: no quorum round is needed.
-    r.respondToReadIndex(m, r.log.committed)
-    return 'ok'
-  }
+  // A removed leader handing over cannot vouch for anything.
+  if (!r.isVoter()) return 'not-leader'
   // Raft §6.4: the commit index is only known to be current once this leader has committed an
-  // entry of its own term. Hold the request until then.
+  // entry of its own term. Hold the request until then. This holds for a single voter too: after
+  // a membership change, the previous leader may have committed entries with our acknowledgement
+  // that we do not know are committed yet.
   if (!r.committedEntryInCurrentTerm()) {
     r.pendingReadIndexMessages.push(m)
     return 'ok'
@@ -47,7 +46,10 @@ function readIndex(r: Raft, m: Message): StepResult {
 }
 
 export function sendReadIndexResponse(r: Raft, m: Message): void {
-  if (r.readOnly.option === 'safe') {
+  if (r.trk.isSingleton()) {
+    // Alone, the commit index is ours to decide: no quorum round is needed.
+    r.respondToReadIndex(m, r.log.committed)
+  } else if (r.readOnly.option === 'safe') {
     r.readOnly.addRequest(r.log.committed, m)
     // The leader acknowledges its own heartbeat.
     r.readOnly.recvAck(r.id, m.context)
@@ -73,7 +75,9 @@ export function stepLeader(r: Raft, m: Message): StepResult {
       r.bcastHeartbeat()
       return 'ok'
     case MessageType.CheckQuorum:
-      if (!r.trk.quorumActive()) {
+      // A leader that is not a voter (removed, handing over) stays until its successor takes
+      // over: stepping down early could leave entries only it has (see handOffLeadership).
+      if (!r.trk.quorumActive() && r.isVoter()) {
         r.logger.warn(`${r.id} stepped down to follower since quorum is not active`)
         r.becomeFollower(r.term, NONE)
       }

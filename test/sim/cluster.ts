@@ -226,6 +226,11 @@ export class Cluster {
 
   /** Runs the checkers that look at a node's state after each input, then its Ready loop. */
   #afterMutation(n: SimNode): void {
+    this.#observe(n)
+    this.#maybeStartReady(n)
+  }
+
+  #observe(n: SimNode): void {
     const raft = n.raw!.raft
     if (raft.state === 'leader' && (n.lastRole !== 'leader' || n.lastTerm !== raft.term)) {
       this.#trace_(`leader ${n.id} term ${raft.term}`)
@@ -245,7 +250,6 @@ export class Cluster {
       n.lastCommitted = committed
       if (committed > this.#committedAnywhere) this.#committedAnywhere = committed
     }
-    this.#maybeStartReady(n)
   }
 
   #maybeStartReady(n: SimNode): void {
@@ -300,7 +304,8 @@ export class Cluster {
       n.removed = true
       this.#trace_(`${n.id} applied its removal`)
     }
-    if (thenLoop) this.#afterMutation(n)
+    this.#observe(n)
+    if (thenLoop) this.#maybeStartReady(n)
   }
 
   #retire(n: SimNode): void {
