@@ -405,7 +405,11 @@ export class Raft {
     this.lead = this.id
     this.state = 'leader'
     // The leader's own log is known to match: replicate to itself.
-    this.trk.progress.get(this.id)!.becomeReplicate()
+    const self = this.trk.progress.get(this.id)!
+    self.becomeReplicate()
+    // The leader always counts as active for check-quorum (which never resets it); otherwise a
+    // two-voter leader would step down at every check.
+    self.recentActive = true
     // Conservatively treat every entry of earlier terms as possibly holding a conf change, so that
     // none is proposed before they are all applied.
     this.pendingConfIndex = this.log.lastIndex()

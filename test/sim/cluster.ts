@@ -237,6 +237,7 @@ export class Cluster {
       this.electionSafety.becameLeader(n.id, raft.term, this.now)
       this.leaderCompleteness.becameLeader(n.id, raft.term, (i) => raft.log.termOrUndefined(i), raft.log.firstIndex(), this.now)
     }
+    if (raft.state !== n.lastRole && raft.state !== 'leader') this.#trace_(`${n.id} became ${raft.state} term ${raft.term}`)
     n.lastRole = raft.state
     n.lastTerm = raft.term
     const committed = raft.log.committed

@@ -51,7 +51,7 @@ export function deriveOptions(seed: number, nodes: number, overrides: Partial<Si
     heartbeatTick: pick([1, 1, 2]),
     preVote: rng.chance(0.8),
     checkQuorum: rng.chance(0.8),
-    maxSizePerMsg: pick([64, 1024, 1024 * 1024]),
+    maxSizePerMsg: pick([1, 64, 1024, 1024 * 1024]),
     maxInflightMsgs: pick([1, 4, 256]),
     maxUncommittedEntriesSize: pick([256, 1 << 20]),
     minDelayMs: rng.int(3),
