@@ -116,7 +116,7 @@ export class Cluster {
     for (const f of ['partition', 'crash', 'conf-change', 'transfer', 'propose', 'read'] as const) this.#scheduleFault(f)
     this.#runUntil(this.options.safetyMs)
     this.#enterLiveness()
-    const deadline = this.now + this.options.livenessMs
+    const deadline = this.now + this.options.livenessMs + this.#backlogAllowance()
     let nextCheck = this.now
     for (;;) {
       if (this.now >= nextCheck) {
@@ -124,7 +124,7 @@ export class Cluster {
         nextCheck = this.now + 20
       }
       if (this.now >= deadline) {
-        throw new Violation('liveness', 'liveness', this.now, `no convergence within ${this.options.livenessMs}ms after healing: ${this.#describe()}; marker applied on (${[...this.#markerApplied].sort().join(' ')})`)
+        throw new Violation('liveness', 'liveness', this.now, `no convergence within ${deadline - this.options.safetyMs}ms after healing: ${this.#describe()}; marker applied on (${[...this.#markerApplied].sort().join(' ')})`)
       }
       if (!this.#step(nextCheck)) this.now = nextCheck
     }
@@ -328,8 +328,7 @@ export class Cluster {
     // Raft's liveness rests on broadcast time << election timeout (§5.6). Safety must hold
     // without it, so only the liveness phase keeps a round trip, disk writes included, within
     // half the shortest election timeout.
-    const bound = Math.max(1, Math.floor((this.options.electionTick * this.options.tickMs) / 4) - this.options.maxDiskMs)
-    return Math.min(d, bound)
+    return Math.min(d, this.#delayBound())
   }
 
   #send(m: Message): void {
@@ -527,6 +526,26 @@ export class Cluster {
     for (const n of this.nodes.values()) {
       if (!n.raw && !n.retired) this.#start(n)
     }
+  }
+
+  /**
+   * Extra time for a backlog of uncommitted entries: in the slowest configuration a leader moves
+   * one entry per round trip (one entry per message, one message in flight).
+   */
+  #backlogAllowance(): number {
+    let last = 0
+    let committed = 0
+    for (const n of this.nodes.values()) {
+      if (n.retired) continue
+      last = Math.max(last, n.disk.lastIndex())
+      committed = Math.max(committed, n.disk.hardState.commit)
+    }
+    const perEntry = 2 * (this.#delayBound() + this.options.maxDiskMs) + this.options.tickMs
+    return Math.max(0, last - committed) * perEntry
+  }
+
+  #delayBound(): number {
+    return Math.max(1, Math.floor((this.options.electionTick * this.options.tickMs) / 4) - this.options.maxDiskMs)
   }
 
   /**
