@@ -595,10 +595,11 @@ export class Raft {
         // pre-vote, we would never disturb it with a higher-term vote request, so tell it our term
         // directly and let it step down. Otherwise it could keep a node stuck forever.
         this.send({ type: MessageType.AppResp, to: m.from })
-      } else if (m.type === MessageType.PreVote) {
-        // Reject with our term so that a pre-candidate with a stale term learns it.
+      } else if (m.type === MessageType.PreVote || m.type === MessageType.Vote) {
+        // Raft §5.1: reject a stale request with our term, so that the candidate learns it. A
+        // candidate that nobody answers keeps campaigning at terms everyone ignores.
         this.logger.info(`${this.id} rejected ${MessageType[m.type]} from ${m.from} [term ${m.term}] at term ${this.term}`)
-        this.send({ type: MessageType.PreVoteResp, to: m.from, term: this.term, reject: true })
+        this.send({ type: voteRespType(m.type), to: m.from, term: this.term, reject: true })
       } else {
         this.logger.debug(`${this.id} [term: ${this.term}] ignored a ${MessageType[m.type]} message with lower term from ${m.from} [term: ${m.term}]`)
       }
@@ -680,6 +681,13 @@ export class Raft {
   /** Installs a snapshot from the leader. Returns false if it is stale or does not concern us. */
   restore(s: Snapshot): boolean {
     if (s.metadata.index <= this.log.committed) return false
+    if (this.log.applying > this.log.applied) {
+      // Committed entries handed out in a Ready are still being applied, and applying them
+      // (conf changes especially) assumes the configuration they were committed under. Installing
+      // a later snapshot now would switch it under their feet. Decline; the leader sends again.
+      this.logger.info(`${this.id} declined snapshot [index: ${s.metadata.index}] while entries up to ${this.log.applying} are being applied`)
+      return false
+    }
     if (this.state !== 'follower') {
       // Only a leader of our term sends snapshots, so we should be its follower. Defend anyway.
       this.logger.warn(`${this.id} attempted to restore snapshot as ${this.state}; should never happen`)

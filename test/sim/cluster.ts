@@ -286,6 +286,7 @@ export class Cluster {
       this.stateMachine.restored(n.id, rd.snapshot.metadata.index, n.state.hash, this.now)
     }
     for (const e of rd.committedEntries) {
+      if (e.type === 1) this.#trace_(`${n.id} applies conf change ${e.index}@${e.term}: ${decoder.decode(e.data)}`)
       const prev = n.state.index
       n.apply(e)
       this.stateMachine.applied(n.id, prev, e.index, e.term, entryHash(e), n.state.hash, this.now)
