@@ -19,3 +19,5 @@
 export { MemoryStorage } from './raft/memory-storage.js'
 export { SeededRng } from './raft/rng.js'
 export { bootstrapLog } from './raft/bootstrap.js'
+export { checkLinearizable, kvModel } from './testing/linearizability.js'
+export type { Operation, Model, CheckResult, KvInput, KvOutput } from './testing/linearizability.js'
