@@ -1,0 +1,26 @@
+import type { Message, NodeId } from '../lib/raft/types.js'
+
+/** What a transport delivers to its node. */
+export interface TransportHandler {
+  /** A batch of messages from `from`, in the order it sent them. */
+  onMessages(from: NodeId, messages: readonly Message[]): void
+  /** A batch to `to` could not be delivered (the node tells Raft, which slows down replication). */
+  onUnreachable(to: NodeId): void
+}
+
+/**
+ * Moves batches of Raft messages between nodes. Delivery is best effort: Raft tolerates loss,
+ * duplication and reordering, so `send` never throws for a network failure; it drops and says so
+ * through `onUnreachable` (and the transport's metrics).
+ */
+export interface Transport {
+  /** Starts delivering to `handler` the messages addressed to `self`. */
+  start(self: NodeId, handler: TransportHandler): Promise<void>
+  /** Sends a batch to one peer. */
+  send(to: NodeId, messages: readonly Message[]): void
+  /** Learns (or updates) where a peer is. Addresses mean what the transport says they mean. */
+  addPeer(id: NodeId, address: string): void
+  removePeer(id: NodeId): void
+  /** Stops: no delivery after the promise resolves, and no handle is left open. */
+  close(): Promise<void>
+}
