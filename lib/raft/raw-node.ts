@@ -189,8 +189,9 @@ export class RawNode {
     this.raft.step(makeMessage({ type: MessageType.SnapStatus, from: id, reject: !ok }))
   }
 
-  /** Whether a Ready is waiting. */
+  /** Whether a Ready is waiting (always false while one is handed out and not yet advanced). */
   hasReady(): boolean {
+    if (this.#pending !== undefined) return false
     const r = this.raft
     const ss = r.softState()
     if (ss.leader !== this.#prevSoftState.leader || ss.role !== this.#prevSoftState.role) return true
