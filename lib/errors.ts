@@ -18,6 +18,13 @@ export type ErrorCode =
   | 'LOCKED'
   | 'STORAGE_UNAVAILABLE'
   | 'INVALID_CONF_CHANGE'
+  | 'FUTURE_REVISION'
+  | 'LEASE_NOT_FOUND'
+  | 'LEASE_EXISTS'
+  | 'KEY_NOT_FOUND'
+  | 'STALE_SEQUENCE'
+  | 'INVALID_COMMAND'
+  | 'INVALID_SNAPSHOT'
 
 export class MetastoreError extends Error {
   readonly code: ErrorCode
