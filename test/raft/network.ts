@@ -13,7 +13,7 @@
 import { bootstrapLog } from '../../lib/raft/bootstrap.js'
 import { decodeConfChange, encodeConfChange } from '../../lib/raft/conf-change-codec.js'
 import { MemoryStorage } from '../../lib/raft/memory-storage.js'
-import type { Raft, RaftConfig, StepResult } from '../../lib/raft/raft.js'
+import { Raft, type RaftConfig, type StepResult } from '../../lib/raft/raft.js'
 import { RawNode, type Ready } from '../../lib/raft/raw-node.js'
 import { SeededRng } from '../../lib/raft/rng.js'
 import {
@@ -423,4 +423,50 @@ export class Network {
     this.delivered = []
     this.dropped = []
   }
+}
+
+// --- A bare Raft for unit tests of the state machine -----------------------------------------
+
+export interface RaftOptions {
+  readonly id?: NodeId
+  readonly voters?: readonly NodeId[]
+  readonly learners?: readonly NodeId[]
+  /** The term of each entry of the stored log, from index 1. */
+  readonly terms?: readonly number[]
+  readonly hardState?: Partial<HardState>
+  readonly config?: Partial<NodeConfig>
+  readonly seed?: number
+}
+
+/**
+ * A {@link Raft} over a MemoryStorage holding the given log and membership (set directly, as if by
+ * a snapshot at index 0). Defaults: id 1, voters 1 2 3, electionTick 10, heartbeatTick 1.
+ */
+export function newRaft(o: RaftOptions = {}): { r: Raft; storage: MemoryStorage } {
+  const storage = new MemoryStorage()
+  storage.setConfState({ ...emptyConfState(), voters: [...(o.voters ?? [1, 2, 3])], learners: [...(o.learners ?? [])] })
+  const terms = o.terms ?? []
+  storage.append(terms.map((term, i): Entry => ({ term, index: i + 1, type: EntryType.Normal, data: bytes(`${i + 1}@${term}`) })))
+  storage.setHardState({ term: 0, vote: 0, commit: 0, ...o.hardState })
+  const r = new Raft({ electionTick: 10, heartbeatTick: 1, ...o.config, id: o.id ?? 1, storage, rng: new SeededRng(o.seed ?? 1) })
+  return { r, storage }
+}
+
+/** Takes (and clears) the messages a Raft has queued. */
+export function takeMsgs(r: Raft): Message[] {
+  const m = r.msgs
+  r.msgs = []
+  return m
+}
+
+/** Persists what a bare Raft holds unstable into its storage (as a driver would) and marks it stable. */
+export function persist(r: Raft, storage: MemoryStorage): void {
+  const ents = r.log.unstableEntries().slice()
+  if (ents.length > 0) {
+    storage.append(ents)
+    const last = ents[ents.length - 1]
+    r.log.stableTo(last.index, last.term)
+  }
+  storage.setHardState(r.hardState())
+  r.onStable()
 }
