@@ -1,0 +1,557 @@
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'eventemitter3'
+import { ClosedError, InvalidConfChangeError, MetastoreError, NotLeaderError, ProposalDroppedError, TimeoutError } from '../errors.js'
+import { bootstrapLog } from '../raft/bootstrap.js'
+import { decodeConfChange, encodeConfChange } from '../raft/conf-change-codec.js'
+import type { RaftLogger } from '../raft/logger.js'
+import { silentLogger } from '../raft/logger.js'
+import type { RaftConfig } from '../raft/raft.js'
+import { RawNode, type RaftStatus } from '../raft/raw-node.js'
+import { SeededRng, type Rng } from '../raft/rng.js'
+import type { RaftStorage } from '../raft/storage.js'
+import { EntryType, MessageType, NONE, type ConfChange, type ConfState, type Entry, type Message, type NodeId, type StateRole } from '../raft/types.js'
+import type { LevelLogStore } from '../storage/level-log-store.js'
+import type { Transport } from '../../transports/transport.js'
+import type { StateMachine } from './state-machine.js'
+
+/** Raft tuning a node passes through to its core. */
+export type RaftTuning = Partial<Omit<RaftConfig, 'id' | 'storage' | 'rng' | 'logger' | 'applied'>>
+
+export interface RaftNodeOptions {
+  readonly id: NodeId
+  /** The initial voters of a new cluster (this node included). Ignored when the log is not empty. */
+  readonly peers?: readonly NodeId[]
+  /** Start with an empty log and wait to be added by the cluster. */
+  readonly join?: boolean
+  readonly store: LevelLogStore
+  readonly transport: Transport
+  readonly stateMachine: StateMachine
+  /** Milliseconds per Raft tick. Default 100 (elections after 1–2 s with electionTick 10). */
+  readonly tickMs?: number
+  /** Take a snapshot every this many applied entries. Default 10,000. */
+  readonly snapshotEvery?: number
+  /** Entries kept behind a snapshot for followers that lag a little. Default 5,000. */
+  readonly compactKeep?: number
+  /** How long a proposal or read may wait before failing with TIMEOUT. Default 10 s. */
+  readonly requestTimeoutMs?: number
+  readonly raft?: RaftTuning
+  /** The random source for election timeouts. Default: seeded from the OS. */
+  readonly rng?: Rng
+  readonly logger?: RaftLogger
+}
+
+/** Events of a {@link RaftNode}. Each is emitted once what it says is true. */
+export interface RaftNodeEvents {
+  leaderChanged: [leader: NodeId, term: number]
+  roleChanged: [role: StateRole]
+  membershipChanged: [confState: ConfState]
+  snapshot: [index: number]
+  error: [error: Error]
+}
+
+interface PendingProposal {
+  /** When it was last handed to the core: a proposal lost on the way is submitted again. */
+  submittedAt: number
+  readonly data: Uint8Array
+  readonly kind: 'normal' | 'conf-change'
+  readonly resolve: (value: unknown) => void
+  readonly reject: (err: Error) => void
+  readonly cleanup: () => void
+}
+
+interface PendingRead {
+  readonly resolve: (index: number) => void
+  readonly reject: (err: Error) => void
+  readonly cleanup: () => void
+}
+
+interface ReadRound {
+  readonly reads: PendingRead[]
+  readonly issuedAt: number
+  index?: number
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/**
+ * The driver around the pure Raft core: the only place with timers and I/O. It runs the Ready
+ * loop (persist, then send, then apply, then advance), tracks proposals until they are applied,
+ * batches linearizable reads into ReadIndex rounds, and takes snapshots.
+ */
+export class RaftNode extends EventEmitter<RaftNodeEvents> {
+  readonly id: NodeId
+  readonly #raw: RawNode
+  readonly #store: LevelLogStore
+  readonly #transport: Transport
+  readonly #sm: StateMachine
+  readonly #logger: RaftLogger
+  readonly #tickMs: number
+  readonly #snapshotEvery: number
+  readonly #compactKeep: number
+  readonly #requestTimeoutMs: number
+  #ticker: ReturnType<typeof setInterval> | undefined
+  #looping = false
+  #closed = false
+  #loopDone: Promise<void> = Promise.resolve()
+  #applied: number
+  #confState: ConfState
+  #leader: NodeId = NONE
+  #role: StateRole = 'follower'
+  readonly #proposals = new Map<string, PendingProposal>()
+  #pendingReads: PendingRead[] = []
+  readonly #readRounds = new Map<string, ReadRound>()
+  #readSeq = 0
+  readonly #readPrefix = randomBytes(8).toString('hex')
+  #confSeq = 0
+
+  private constructor(o: RaftNodeOptions, raw: RawNode, applied: number, confState: ConfState) {
+    super()
+    this.id = o.id
+    this.#raw = raw
+    this.#store = o.store
+    this.#transport = o.transport
+    this.#sm = o.stateMachine
+    this.#logger = o.logger ?? silentLogger
+    this.#tickMs = o.tickMs ?? 100
+    this.#snapshotEvery = o.snapshotEvery ?? 10_000
+    this.#compactKeep = o.compactKeep ?? 5_000
+    this.#requestTimeoutMs = o.requestTimeoutMs ?? 10_000
+    this.#applied = applied
+    this.#confState = confState
+  }
+
+  /** Opens the log and the state machine, joins the network and starts ticking. */
+  static async start(o: RaftNodeOptions): Promise<RaftNode> {
+    if (!Number.isSafeInteger(o.id) || o.id <= 0) throw new TypeError('id must be a positive safe integer')
+    const store = o.store
+    const fresh = store.lastIndex() === 0 && store.hardState.term === 0 && store.snapshot().metadata.index === 0
+    if (fresh && !o.join) {
+      if (!o.peers || o.peers.length === 0) throw new TypeError('a new cluster needs peers (or join: true)')
+      if (!o.peers.includes(o.id)) throw new TypeError(`peers must include this node (${o.id})`)
+      const boot = bootstrapLog(o.peers)
+      await store.save({ entries: boot.entries, hardState: boot.hardState })
+    }
+    const snap = store.snapshot()
+    let { appliedIndex, confState } = await o.stateMachine.open()
+    if (appliedIndex < snap.metadata.index) {
+      // The state machine is behind the log's snapshot (it lost its state, or the snapshot was
+      // installed and the process died before the state machine was): restore it from there.
+      await o.stateMachine.restore(snap)
+      appliedIndex = snap.metadata.index
+      confState = snap.metadata.confState
+    }
+    const cs = confState ?? snap.metadata.confState
+    // The core reads the membership at the applied index from its storage; it is the state
+    // machine's (written with its effects), not the log store's.
+    const storage: RaftStorage = {
+      initialState: () => ({ hardState: store.hardState, confState: cs }),
+      entries: (lo, hi, max) => store.entries(lo, hi, max),
+      term: (i) => store.term(i),
+      firstIndex: () => store.firstIndex(),
+      lastIndex: () => store.lastIndex(),
+      snapshot: () => store.snapshot(),
+    }
+    const raw = new RawNode({
+      ...o.raft,
+      id: o.id,
+      storage,
+      applied: appliedIndex,
+      rng: o.rng ?? new SeededRng(randomBytes(4).readUInt32LE(0)),
+      logger: o.logger,
+    })
+    const node = new RaftNode(o, raw, appliedIndex, cs)
+    await node.#startIo()
+    return node
+  }
+
+  async #startIo(): Promise<void> {
+    this.#store.on('entriesLoaded', () => this.#wake())
+    await this.#transport.start(this.id, {
+      onMessages: (from, messages) => this.#receive(from, messages),
+      onUnreachable: (to) => {
+        if (this.#closed) return
+        this.#raw.reportUnreachable(to)
+        this.#wake()
+      },
+    })
+    this.#ticker = setInterval(() => this.#tick(), this.#tickMs)
+    this.#wake()
+  }
+
+  #receive(from: NodeId, messages: readonly Message[]): void {
+    if (this.#closed) return
+    for (const m of messages) {
+      if (m.to !== this.id || m.from !== from) {
+        this.#logger.warn(`${this.id} dropped a message addressed to ${m.to} from ${m.from} that came from ${from}`)
+        continue
+      }
+      try {
+        this.#raw.step(m)
+      } catch (err) {
+        // A malformed or hostile message must not bring the node down.
+        this.#logger.error(`${this.id} refused ${MessageType[m.type] ?? m.type} from ${from}: ${(err as Error).message}`)
+      }
+    }
+    this.#wake()
+  }
+
+  #tick(): void {
+    if (this.#closed) return
+    this.#raw.tick()
+    this.#retryStale()
+    this.#wake()
+  }
+
+  #wake(): void {
+    if (this.#looping || this.#closed) return
+    this.#looping = true
+    this.#loopDone = this.#loop()
+  }
+
+  /** The Ready loop. The order of its steps is the durability contract (see docs/architecture.md). */
+  async #loop(): Promise<void> {
+    try {
+      await Promise.resolve()
+      while (!this.#closed && this.#raw.hasReady()) {
+        const rd = this.#raw.ready()
+        if (rd.softState) this.#onSoftState(rd.softState.leader, rd.softState.role)
+        // 1. Persist, synced, before anything that depends on it leaves.
+        if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+          await this.#store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot })
+        }
+        // 2. Send, one batch per peer.
+        this.#send(rd.messages)
+        // 3. Apply.
+        if (rd.snapshot) {
+          await this.#sm.restore(rd.snapshot)
+          this.#applied = rd.snapshot.metadata.index
+          this.#confState = rd.snapshot.metadata.confState
+          this.emit('membershipChanged', this.#confState)
+        }
+        if (rd.committedEntries.length > 0) await this.#apply(rd.committedEntries)
+        // 4. Reads.
+        for (const rs of rd.readStates) {
+          const round = this.#readRounds.get(decoder.decode(rs.context))
+          if (round) round.index = rs.index
+        }
+        this.#raw.advance()
+        this.#releaseReads()
+        await this.#maybeSnapshot()
+      }
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err))
+      this.#logger.error(`${this.id} stopping: ${e.message}`)
+      this.emit('error', e)
+      void this.close()
+    } finally {
+      this.#looping = false
+    }
+    if (!this.#closed && this.#raw.hasReady()) this.#wake()
+  }
+
+  #send(messages: readonly Message[]): void {
+    if (messages.length === 0) return
+    const byPeer = new Map<NodeId, Message[]>()
+    for (const m of messages) {
+      let batch = byPeer.get(m.to)
+      if (!batch) byPeer.set(m.to, (batch = []))
+      batch.push(m)
+    }
+    for (const [to, batch] of byPeer) {
+      this.#transport.send(to, batch)
+      // The transport took the snapshot; a lost one is found out by the follower's answers.
+      for (const m of batch) if (m.type === MessageType.Snap) this.#raw.reportSnapshot(to, true)
+    }
+  }
+
+  async #apply(entries: readonly Entry[]): Promise<void> {
+    let cs = this.#confState
+    let membershipChanged = false
+    const confWaiters: Array<[string | undefined, ConfState]> = []
+    for (const e of entries) {
+      if (e.type !== EntryType.ConfChange) continue
+      const cc = decodeConfChange(e.data)
+      cs = this.#raw.applyConfChange(cc)
+      membershipChanged = true
+      confWaiters.push([cc.context ? decoder.decode(cc.context) : undefined, cs])
+    }
+    const applied = await this.#sm.apply(entries, cs)
+    this.#applied = entries[entries.length - 1].index
+    this.#confState = cs
+    if (membershipChanged) this.emit('membershipChanged', cs)
+    for (const a of applied) {
+      if (!a?.requestId) continue
+      const p = this.#proposals.get(a.requestId)
+      if (p && p.kind === 'normal') {
+        this.#proposals.delete(a.requestId)
+        p.cleanup()
+        p.resolve(a.result)
+      }
+    }
+    for (const [id, state] of confWaiters) {
+      const p = id === undefined ? undefined : this.#proposals.get(id)
+      if (p && id !== undefined) {
+        this.#proposals.delete(id)
+        p.cleanup()
+        p.resolve(state)
+      }
+    }
+  }
+
+  async #maybeSnapshot(): Promise<void> {
+    const snapIndex = this.#store.snapshot().metadata.index
+    if (this.#applied - snapIndex < this.#snapshotEvery) return
+    const data = await this.#sm.snapshot()
+    await this.#store.createSnapshot(this.#applied, this.#confState, data)
+    const compactTo = this.#applied - this.#compactKeep
+    if (compactTo > this.#store.firstIndex()) await this.#store.compact(compactTo)
+    this.emit('snapshot', this.#applied)
+  }
+
+  #onSoftState(leader: NodeId, role: StateRole): void {
+    const leaderChanged = leader !== this.#leader
+    const roleChanged = role !== this.#role
+    this.#leader = leader
+    this.#role = role
+    if (roleChanged) this.emit('roleChanged', role)
+    if (leaderChanged) {
+      this.emit('leaderChanged', leader, this.#raw.raft.term)
+      if (leader !== NONE) {
+        // A new leader may not have our proposals (they were forwarded to the old one, or lost
+        // with it) or our read requests: submit them again. A proposal applied twice is answered
+        // once, and the state machine deduplicates by request id (DESIGN rule 4).
+        for (const id of this.#proposals.keys()) this.#submit(id)
+        this.#reissueReads()
+      }
+    }
+  }
+
+  // --- Proposals -------------------------------------------------------------------------
+
+  /**
+   * Proposes `data` under a request id unique to this request (retries of the same request keep
+   * its id). Resolves with what the state machine returned when the entry was applied.
+   */
+  propose(requestId: string, data: Uint8Array, signal?: AbortSignal): Promise<unknown> {
+    return this.#track(requestId, data, 'normal', signal)
+  }
+
+  /** Proposes a membership change; resolves with the membership once it is applied. */
+  async proposeConfChange(cc: ConfChange, signal?: AbortSignal): Promise<ConfState> {
+    const requestId = `conf:${this.#readPrefix}:${++this.#confSeq}`
+    const data = encodeConfChange({ ...cc, context: encoder.encode(requestId) })
+    return (await this.#track(requestId, data, 'conf-change', signal)) as ConfState
+  }
+
+  #track(requestId: string, data: Uint8Array, kind: PendingProposal['kind'], signal?: AbortSignal): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new ClosedError())
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    if (this.#proposals.has(requestId)) return Promise.reject(new TypeError(`request ${requestId} is already pending`))
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(new TimeoutError(`request ${requestId} was not applied within ${this.#requestTimeoutMs} ms; the outcome is unknown`)), this.#requestTimeoutMs)
+      const onAbort = (): void => fail(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const fail = (err: Error): void => {
+        if (this.#proposals.get(requestId) !== entry) return
+        this.#proposals.delete(requestId)
+        cleanup()
+        reject(err)
+      }
+      const entry: PendingProposal = { submittedAt: 0, data, kind, resolve, reject, cleanup }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.#proposals.set(requestId, entry)
+      const outcome = this.#submit(requestId)
+      if (outcome === 'not-leader') fail(new NotLeaderError(this.#raw.leader))
+      else if (outcome === 'refused') fail(kind === 'conf-change' ? new InvalidConfChangeError('membership change refused (one is pending, or it is invalid)') : new ProposalDroppedError())
+    })
+  }
+
+  /** Hands a pending proposal to the core. Dropped ones are retried when a leader is known. */
+  #submit(requestId: string): 'ok' | 'retry' | 'not-leader' | 'refused' {
+    const p = this.#proposals.get(requestId)
+    if (!p) return 'ok'
+    p.submittedAt = Date.now()
+    const r = p.kind === 'normal' ? this.#raw.propose(p.data) : this.#raw.proposeConfChange(decodeConfChange(p.data))
+    this.#wake()
+    if (r === 'ok') return 'ok'
+    if (r === 'not-leader') return 'not-leader'
+    // Dropped. No leader yet, a leadership transfer, or too much uncommitted data pass: retry.
+    // A membership change the leader refused breaks its rules (one pending at a time): final.
+    if (p.kind === 'conf-change' && this.#raw.raft.state === 'leader' && this.#raw.raft.leadTransferee === NONE) return 'refused'
+    return 'retry'
+  }
+
+  // --- Reads -------------------------------------------------------------------------------
+
+  /**
+   * Waits until this node has applied everything committed before the call (ReadIndex, Raft
+   * §6.4): a read of local state after it is linearizable. Concurrent calls share one round.
+   */
+  readBarrier(signal?: AbortSignal): Promise<number> {
+    if (this.#closed) return Promise.reject(new ClosedError())
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    return new Promise<number>((resolve, reject) => {
+      let read: PendingRead
+      const timer = setTimeout(() => fail(new TimeoutError('linearizable read not confirmed in time (no quorum?)')), this.#requestTimeoutMs)
+      const onAbort = (): void => fail(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const fail = (err: Error): void => {
+        cleanup()
+        this.#pendingReads = this.#pendingReads.filter((r) => r !== read)
+        for (const round of this.#readRounds.values()) {
+          const i = round.reads.indexOf(read)
+          if (i >= 0) round.reads.splice(i, 1)
+        }
+        reject(err)
+      }
+      read = {
+        resolve: (index) => {
+          cleanup()
+          resolve(index)
+        },
+        reject: fail,
+        cleanup,
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.#pendingReads.push(read)
+      this.#startReadRound()
+    })
+  }
+
+  #startReadRound(): void {
+    if (this.#pendingReads.length === 0) return
+    const reads = this.#pendingReads
+    this.#pendingReads = []
+    const ctx = `${this.#readPrefix}:${++this.#readSeq}`
+    this.#readRounds.set(ctx, { reads, issuedAt: Date.now() })
+    this.#raw.readIndex(encoder.encode(ctx))
+    this.#wake()
+  }
+
+  #releaseReads(): void {
+    for (const [ctx, round] of this.#readRounds) {
+      if (round.index === undefined || round.index > this.#applied) continue
+      this.#readRounds.delete(ctx)
+      for (const r of round.reads) r.resolve(round.index)
+    }
+  }
+
+  /** Read rounds lost with a leader change (the core forgets them) are asked again. */
+  #reissueReads(): void {
+    for (const [ctx, round] of this.#readRounds) {
+      if (round.index !== undefined) continue
+      this.#readRounds.delete(ctx)
+      this.#pendingReads.push(...round.reads)
+    }
+    this.#startReadRound()
+  }
+
+  /** Requests without an answer for an election timeout are submitted again. */
+  #retryStale(): void {
+    const electionMs = (this.#raw.raft.electionTimeout + 1) * this.#tickMs
+    const now = Date.now()
+    let stale = false
+    for (const round of this.#readRounds.values()) {
+      if (round.index === undefined && now - round.issuedAt > electionMs) stale = true
+    }
+    if (stale) this.#reissueReads()
+    this.#startReadRound()
+    if (this.#raw.leader === NONE) return
+    for (const [id, p] of this.#proposals) if (now - p.submittedAt > electionMs) this.#submit(id)
+  }
+
+  // --- Leadership and status ---------------------------------------------------------------
+
+  /** Asks the leader to hand leadership to `to`; resolves once `to` leads (or fails on timeout). */
+  async transferLeadership(to: NodeId, signal?: AbortSignal): Promise<void> {
+    if (this.#closed) throw new ClosedError()
+    if (this.#leader === to) return
+    this.#raw.transferLeadership(to)
+    this.#wake()
+    await this.#waitFor(() => this.#leader === to, signal, `leadership did not move to ${to}`)
+  }
+
+  /** Resolves once this node knows a leader. */
+  async waitForLeader(signal?: AbortSignal): Promise<NodeId> {
+    await this.#waitFor(() => this.#leader !== NONE, signal, 'no leader')
+    return this.#leader
+  }
+
+  #waitFor(cond: () => boolean, signal: AbortSignal | undefined, what: string): Promise<void> {
+    if (cond()) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!cond()) return
+        done()
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new TimeoutError(`${what} within ${this.#requestTimeoutMs} ms`))
+      }, this.#requestTimeoutMs)
+      const onAbort = (): void => {
+        done()
+        reject(signal!.reason)
+      }
+      const done = (): void => {
+        clearTimeout(timer)
+        this.off('leaderChanged', check)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      this.on('leaderChanged', check)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  get leader(): NodeId {
+    return this.#leader
+  }
+
+  get role(): StateRole {
+    return this.#role
+  }
+
+  get appliedIndex(): number {
+    return this.#applied
+  }
+
+  get confState(): ConfState {
+    return this.#confState
+  }
+
+  status(): RaftStatus {
+    return this.#raw.status()
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Stops ticking and receiving, lets the Ready loop finish, and fails what is pending with CLOSED. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#ticker) clearInterval(this.#ticker)
+    await this.#transport.close()
+    await this.#loopDone.catch(() => {})
+    const err = new ClosedError('the node was closed')
+    for (const [id, p] of this.#proposals) {
+      this.#proposals.delete(id)
+      p.cleanup()
+      p.reject(err)
+    }
+    for (const round of this.#readRounds.values()) for (const r of round.reads) r.reject(err)
+    this.#readRounds.clear()
+    for (const r of this.#pendingReads) r.reject(err)
+    this.#pendingReads = []
+  }
+}
+
+export { MetastoreError }

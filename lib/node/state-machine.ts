@@ -1,0 +1,30 @@
+import type { ConfState, Entry, Snapshot } from '../raft/types.js'
+
+/** What a state machine reports it applied for one entry. */
+export interface AppliedRequest {
+  /** The id the proposer gave (see {@link RaftNode.propose}); undefined for entries nobody waits on. */
+  readonly requestId?: string
+  readonly result?: unknown
+}
+
+/**
+ * The replicated state machine the driver feeds with committed entries. It owns the durable
+ * applied index, and the membership at that index, so that both are written atomically with the
+ * effects of the entries (DESIGN rule 2): a restart resumes exactly where the disk says.
+ */
+export interface StateMachine {
+  /** Where to resume: the last applied index and the membership at it, as they are on disk. */
+  open(): Promise<{ appliedIndex: number; confState: ConfState | undefined }>
+  /**
+   * Applies committed entries, in order, each exactly once; `entries[0].index` is the applied
+   * index + 1. Entries of type ConfChange and empty entries carry nothing to apply but advance the
+   * applied index. `confState` is the membership after the last of them. The effects, the new
+   * applied index and `confState` must be made durable in one atomic write before the promise
+   * resolves (it need not be synced: the log is, and replays). Returns one item per entry.
+   */
+  apply(entries: readonly Entry[], confState: ConfState): Promise<ReadonlyArray<AppliedRequest | undefined>>
+  /** The state as of the applied index, for a Raft snapshot. */
+  snapshot(): Promise<Uint8Array>
+  /** Replaces the state by a snapshot's, atomically (a crash leaves the old or the new state). */
+  restore(snapshot: Snapshot): Promise<void>
+}
