@@ -9,8 +9,7 @@ import { entrySize, type Entry } from '../raft/types.js'
 import type { ChunkBounds } from './chunk-map.js'
 import { indexKey } from './index-key.js'
 import type { ExtraOperation, StoreLayout } from './level-database.js'
-import { encodeChunk } from './record-codec.js'
-import { sealRecord } from './record.js'
+import { sealChunk } from './record-codec.js'
 
 /** Limits on one stored chunk. */
 export interface ChunkLimits {
@@ -39,7 +38,7 @@ export function splitChunks(entries: readonly Entry[], limits: ChunkLimits): Arr
 /** A put of one sealed chunk holding `entries[from, to)`. */
 export function chunkPut(layout: StoreLayout, entries: readonly Entry[], from: number, to: number): ExtraOperation {
   const key = indexKey(entries[from].index)
-  return { type: 'put', sublevel: layout.log, key, value: sealRecord(key, encodeChunk(entries, from, to)) }
+  return { type: 'put', sublevel: layout.log, key, value: sealChunk(key, entries, from, to) }
 }
 
 /** Deletes of the chunks listed. */

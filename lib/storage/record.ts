@@ -7,7 +7,9 @@
  */
 import { crc32 } from 'node:zlib'
 
-const CRC_BYTES = 4
+/** Bytes before the payload of a record: the checksum. */
+export const RECORD_HEADER_BYTES = 4
+const CRC_BYTES = RECORD_HEADER_BYTES
 
 /** Why {@link openRecord} refused a value. */
 export type RecordDamage = 'short' | 'checksum'
@@ -17,6 +19,12 @@ export function sealRecord(key: Uint8Array, payload: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(CRC_BYTES + payload.length)
   out.writeUInt32BE(crc32(payload, crc32(key)), 0)
   out.set(payload, CRC_BYTES)
+  return out
+}
+
+/** Frames a buffer whose payload was written after {@link RECORD_HEADER_BYTES} reserved bytes. */
+export function frameInPlace(key: Uint8Array, out: Buffer): Buffer {
+  out.writeUInt32BE(crc32(out.subarray(CRC_BYTES), crc32(key)), 0)
   return out
 }
 

@@ -45,6 +45,8 @@ export interface RocksSession {
   iterator(range: RocksRange, options?: { reverse?: boolean; values?: boolean; capacity?: number }): RocksIteratorStream
   snapshot(): RocksSession
   currentWalFile(): Promise<{ path: string; number: number; size: number }>
+  /** Reads a RocksDB property; the native read happens synchronously, at the call. */
+  getProperty(name: string): Promise<unknown>
 }
 
 export interface RocksOpenOptions {

@@ -194,14 +194,14 @@ export class RocksLevel extends AbstractLevel<string | Buffer | Uint8Array, stri
   async _batch(operations: readonly BatchOperation[], options: { sync?: boolean }): Promise<void> {
     const rocks = this.#db()
     const wal = this.#wal!
-    const floor = wal.floor
+    const mark = options.sync === true ? wal.mark() : undefined
     const batch = rocks.write({ capacity: operations.length, autoDestroy: true })
     for (const op of operations) {
       if (op.type === 'put') batch.tryPut(op.key, op.value!)
       else batch.tryDelete(op.key)
     }
     await batch.flush()
-    if (options.sync === true) await wal.sync(floor)
+    if (mark !== undefined) await wal.sync(mark)
   }
 
   async _clear(options: ClearOptions): Promise<void> {

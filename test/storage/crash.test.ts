@@ -82,7 +82,9 @@ function runChild(engine: CrashEngine, dir: string, seed: number, ackTarget: num
   })
 }
 
-for (const engine of ['level', 'rocksdb'] as const) {
+const ENGINES = (process.env.CRASH_ENGINES ?? 'level,rocksdb').split(',') as CrashEngine[]
+
+for (const engine of ENGINES) {
   t.test(`${engine}: every acknowledged write survives SIGKILL (${ROUNDS} rounds)`, async (t) => {
     const dir = tempDir(`crash-${engine}`)
     t.teardown(() => dir.remove())
@@ -94,7 +96,10 @@ for (const engine of ['level', 'rocksdb'] as const) {
       const ackTarget = seed % 10 === 0 ? -1 : seed % 300
       const run = await runChild(engine, dir.path, seed, ackTarget)
       if (run.exit.signal !== 'SIGKILL' || run.killedAt === 'timeout') {
-        t.fail(`round ${round}: child ended on its own (${JSON.stringify(run.exit)}, ${run.killedAt}): ${run.stderr}`)
+        t.fail(
+          `round ${round}: child ended on its own (${JSON.stringify(run.exit)}, ${run.killedAt}) after ` +
+            `${JSON.stringify(run.lines.slice(-3))}: ${run.stderr}`,
+        )
         return
       }
       // The states the disk may hold: after the last acknowledged operation or any later issued one.
@@ -124,7 +129,10 @@ for (const engine of ['level', 'rocksdb'] as const) {
         if (found === undefined) {
           t.fail(
             `round ${round} (${run.killedAt}): recovered first ${store.firstIndex()} last ${store.lastIndex()} ` +
-              `hard state ${JSON.stringify(store.hardState)} matches no state at or after ack ${lastAck}`,
+              `hard state ${JSON.stringify(store.hardState)} matches no state at or after ack ${lastAck}; ` +
+              `recovery ${JSON.stringify(store.recovery)}; candidates (base, last, term, commit): ` +
+              JSON.stringify(acceptable.slice(0, 8).map((c) => [c.base, last(c), c.hardTerm, c.commit])) +
+              `; last lines ${JSON.stringify(run.lines.slice(-12))}`,
           )
           return
         }
