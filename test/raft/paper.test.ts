@@ -2,11 +2,11 @@
 // Search of an Understandable Consensus Algorithm", extended version). Like etcd-io/raft's
 // raft_paper_test.go, each test focuses on the sentences it quotes. Membership (§6), ReadIndex
 // (§6.4/§8), liveness extensions and flow control live in their own files of this folder.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Raft } from '../../lib/raft/raft.js'
 import { SeededRng } from '../../lib/raft/rng.js'
 import { MessageType, NONE, makeMessage, type Message, type StateRole } from '../../lib/raft/types.js'
-import { Network, newRaft, persist, takeMsgs } from './network.js'
+import { Network, newRaft, persist, takeMsgs, text } from './network.js'
 
 const NO_EXTENSIONS = { preVote: false, checkQuorum: false }
 
@@ -349,4 +349,375 @@ t.test('§5.2 a vote survives a restart in a running cluster', async (t) => {
   t.equal(net.raft(3).term, 2)
   t.not(net.raft(3).state, 'leader', '3 could not collect 2’s vote at term 2')
   t.ok(net.sent(MessageType.VoteResp, { from: 2, to: 3 }).every((m) => m.reject), '2 refused 3')
+})
+
+// ---------------------------------------------------------------------------------------------
+// §5.3 Log replication
+// ---------------------------------------------------------------------------------------------
+
+// Raft §5.3: "The leader appends the command to its log as a new entry, then issues
+// AppendEntries RPCs in parallel to each of the other servers to replicate the entry."
+t.test('§5.3 the leader appends a proposal and sends it to every follower', async (t) => {
+  const { r } = newRaft({ config: NO_EXTENSIONS })
+  r.becomeCandidate()
+  r.becomeLeader()
+  // Followers are probed at first; pretend both acknowledged the empty entry of the new term.
+  for (const id of [2, 3]) r.step(makeMessage({ type: MessageType.AppResp, from: id, to: 1, term: 1, index: 1 }))
+  takeMsgs(r)
+  r.step(makeMessage({ type: MessageType.Propose, from: 1, entries: [{ term: 0, index: 0, type: 0, data: new Uint8Array([7]) }] }))
+  t.same(r.log.lastIndex(), 2)
+  t.equal(r.log.term(2), 1, 'appended at the leader’s term')
+  t.same(
+    takeMsgs(r).map((m) => [m.type, m.to, m.index, m.logTerm, m.entries.map((e) => [e.index, e.term])]),
+    [2, 3].map((id) => [MessageType.App, id, 1, 1, [[2, 1]]]),
+  )
+})
+
+// Raft §5.3: "A log entry is committed once the leader that created the entry has replicated it
+// on a majority of the servers ... Once the follower learns that a log entry is committed, it
+// applies the entry to its local state machine (in log order)."
+t.test('§5.3 an entry commits once on a majority, and followers learn the commit', async (t) => {
+  const net = new Network({ voters: [1, 2, 3, 4, 5], config: NO_EXTENSIONS })
+  net.elect(1)
+  net.isolate(4)
+  net.isolate(5)
+  net.propose(1, 'a')
+  net.stabilize()
+  t.same(net.node(1).applied, ['a'], 'committed on 3 of 5')
+  for (const id of [2, 3]) {
+    t.same(net.node(id).applied, ['a'], `follower ${id} learned the commit and applied`)
+    t.equal(net.raft(id).log.committed, net.raft(1).log.committed)
+  }
+  t.same(net.node(4).applied, [], 'the isolated ones did not')
+
+  net.isolate(3)
+  net.propose(1, 'b')
+  net.stabilize()
+  const lastIndex = net.raft(1).log.lastIndex()
+  t.equal(net.raft(2).log.lastIndex(), lastIndex, 'replicated on 2 of 5')
+  t.ok(net.raft(1).log.committed < lastIndex, 'but not committed')
+  t.same(net.node(1).applied, ['a'])
+
+  net.recover()
+  net.tickAll(2)
+  t.equal(net.raft(1).log.committed, lastIndex, 'committed once a majority has it')
+  for (const id of net.ids()) t.same(net.node(id).applied, ['a', 'b'], `node ${id} applied both, in order`)
+})
+
+// Raft §5.3: "When sending an AppendEntries RPC, the leader includes the index and term of the
+// entry in its log that immediately precedes the new entries. If the follower does not find an
+// entry in its log with the same index and term, then it refuses the new entries." ... "If an
+// existing entry conflicts with a new one (same index but different terms), delete the existing
+// entry and all that follow it" (Figure 2).
+t.test('§5.3 the follower consistency check', async (t) => {
+  const app = (index: number, logTerm: number, ents: Array<[number, number]>, commit = 0) =>
+    makeMessage({
+      type: MessageType.App,
+      from: 2,
+      to: 1,
+      term: 3,
+      index,
+      logTerm,
+      commit,
+      entries: ents.map(([i, term]) => ({ index: i, term, type: 0, data: new Uint8Array(0) })),
+    })
+  const cases: Array<{ name: string; m: Message; reject: boolean; wantTerms: number[]; wantIndex?: number; wantCommit?: number }> = [
+    { name: 'matching previous entry: append', m: app(3, 2, [[4, 3]]), reject: false, wantTerms: [1, 2, 2, 3], wantIndex: 4 },
+    { name: 'previous term differs: refuse', m: app(3, 3, [[4, 3]]), reject: true, wantTerms: [1, 2, 2] },
+    { name: 'previous entry missing: refuse', m: app(5, 3, [[6, 3]]), reject: true, wantTerms: [1, 2, 2] },
+    { name: 'conflict: truncate and replace', m: app(1, 1, [[2, 3]]), reject: false, wantTerms: [1, 3], wantIndex: 2 },
+    { name: 'already present: keep the log', m: app(1, 1, [[2, 2]]), reject: false, wantTerms: [1, 2, 2], wantIndex: 2 },
+    { name: 'empty append acknowledges the match', m: app(2, 2, []), reject: false, wantTerms: [1, 2, 2], wantIndex: 2 },
+    // "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of last new entry)"
+    { name: 'commit bounded by the last new entry', m: app(1, 1, [[2, 2]], 3), reject: false, wantTerms: [1, 2, 2], wantIndex: 2, wantCommit: 2 },
+    { name: 'commit from the leader', m: app(3, 2, [], 3), reject: false, wantTerms: [1, 2, 2], wantIndex: 3, wantCommit: 3 },
+  ]
+  for (const c of cases) {
+    const { r } = newRaft({ terms: [1, 2, 2], hardState: { term: 3 }, config: NO_EXTENSIONS })
+    r.becomeFollower(3, 2)
+    r.step(c.m)
+    const out = takeMsgs(r)
+    t.equal(out.length, 1, `${c.name}: one answer`)
+    t.equal(out[0].type, MessageType.AppResp, c.name)
+    t.equal(out[0].reject, c.reject, `${c.name}: reject=${c.reject}`)
+    if (c.wantIndex !== undefined) t.equal(out[0].index, c.wantIndex, `${c.name}: acknowledged index`)
+    const terms: number[] = []
+    for (let i = 1; i <= r.log.lastIndex(); i++) terms.push(r.log.term(i))
+    t.same(terms, c.wantTerms, `${c.name}: log`)
+    t.equal(r.log.committed, c.wantCommit ?? 0, `${c.name}: commit`)
+  }
+})
+
+/** Every pair of logs agrees up to any index where they hold the same term (Log Matching). */
+function logMatchingViolations(net: Network): string[] {
+  const out: string[] = []
+  const ids = net.ids()
+  const logs = new Map(ids.map((id) => [id, net.entries(id)]))
+  for (const a of ids) {
+    for (const b of ids) {
+      if (a >= b) continue
+      const la = logs.get(a)!
+      const lb = logs.get(b)!
+      const byIndexB = new Map(lb.map((e) => [e.index, e]))
+      // The highest index where both have an entry of the same term...
+      let top = 0
+      for (const e of la) if (byIndexB.get(e.index)?.term === e.term) top = Math.max(top, e.index)
+      // ...and every earlier entry both hold must be identical.
+      for (const e of la) {
+        if (e.index > top) break
+        const f = byIndexB.get(e.index)
+        if (f && (f.term !== e.term || text(f.data) !== text(e.data))) out.push(`${a} and ${b} differ at ${e.index} below matching ${top}`)
+      }
+    }
+  }
+  return out
+}
+
+// Raft §5.3: "If two entries in different logs have the same index and term, then they store the
+// same command. If two entries in different logs have the same index and term, then the logs are
+// identical in all preceding entries." Checked after every step of random partitions.
+t.test('§5.3 Log Matching holds through random partitions, and the logs converge', async (t) => {
+  let violations = 0
+  for (let seed = 1; seed <= 15; seed++) {
+    const rng = new SeededRng(seed)
+    const net = new Network({ voters: [1, 2, 3, 4, 5], seed, config: { preVote: seed % 2 === 0, checkQuorum: seed % 2 === 0 } })
+    let proposals = 0
+    for (let step = 0; step < 150; step++) {
+      const r = rng.int(10)
+      if (r === 0) {
+        net.recover()
+        const a = 1 + rng.int(5)
+        const b = 1 + rng.int(5)
+        if (a !== b) net.cut(a, b)
+        if (rng.chance(0.5)) net.isolate(1 + rng.int(5))
+      } else if (r <= 3) {
+        const id = 1 + rng.int(5)
+        net.propose(id, `s${seed}-${proposals++}`)
+      } else {
+        net.tickAll()
+      }
+      net.stabilize()
+      const v = logMatchingViolations(net)
+      if (v.length > 0) {
+        violations++
+        t.fail(`seed ${seed} step ${step}: ${v[0]}`)
+        break
+      }
+    }
+    // Heal. Without pre-vote a node with a stale log may disrupt a few elections, and a proposal
+    // may be lost with its leader (it was never committed): retry until one is applied everywhere.
+    net.recover()
+    let final: string | undefined
+    for (let attempt = 0; attempt < 10 && final === undefined; attempt++) {
+      net.tickUntil(() => net.leader() !== undefined, 500)
+      const data = `final-${attempt}`
+      net.propose(net.leader()!, data)
+      for (let i = 0; i < 50 && final === undefined; i++) {
+        net.tickAll()
+        if (net.ids().every((id) => net.node(id).applied.includes(data))) final = data
+      }
+    }
+    if (final === undefined) {
+      violations++
+      t.fail(`seed ${seed}: the healed cluster did not commit`)
+      continue
+    }
+    const applied = net.node(1).applied
+    for (const id of net.ids()) {
+      if (JSON.stringify(net.node(id).applied) !== JSON.stringify(applied)) {
+        violations++
+        t.fail(`seed ${seed}: node ${id} applied differs from node 1's`)
+      }
+    }
+  }
+  t.equal(violations, 0, '15 random histories keep Log Matching and converge')
+})
+
+// The leader's log of Figure 7 and the six follower logs (a)-(f), as the term of each entry.
+const FIGURE_7 = {
+  leader: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6],
+  a: [1, 1, 1, 4, 4, 5, 5, 6, 6],
+  b: [1, 1, 1, 4],
+  c: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6],
+  d: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7],
+  e: [1, 1, 1, 4, 4, 4, 4],
+  f: [1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3],
+} as const
+
+// AppResp rejections needed with the term-based hint: the leader skips a whole run of entries
+// of one term per round trip, so each case takes at most one rejection (one per conflicting term
+// at worst), where one-entry-at-a-time backtracking would take up to 7 (case f).
+const FIGURE_7_REJECTIONS = { a: 1, b: 1, c: 0, d: 0, e: 1, f: 1 } as const
+
+// Raft §5.3 and Figure 7: "the leader handles inconsistencies by forcing the followers' logs to
+// duplicate its own" ... "If desired, the protocol can be optimized to reduce the number of
+// rejected AppendEntries RPCs ... one AppendEntries RPC will be required for each term with
+// conflicting entries, rather than one RPC per entry."
+t.test('§5.3 Figure 7: every follower log converges to the leader’s with few rejections', async (t) => {
+  for (const c of ['a', 'b', 'c', 'd', 'e', 'f'] as const) {
+    // Node 3 holds the leader's log too, so that the leader (1) wins whatever 2 votes.
+    const net = new Network({
+      voters: [1, 2, 3],
+      logs: { 1: FIGURE_7.leader, 2: FIGURE_7[c], 3: FIGURE_7.leader },
+      term: 7,
+      config: NO_EXTENSIONS,
+    })
+    net.elect(1)
+    t.equal(net.raft(1).term, 8, `(${c}) the leader of term 8`)
+    const want = [...FIGURE_7.leader, 8]
+    t.same(net.logTerms(2), want, `(${c}) the follower's log is the leader's`)
+    t.same(net.entries(2).map((e) => text(e.data)), net.entries(1).map((e) => text(e.data)), `(${c}) entry by entry`)
+    const rejections = net.sent(MessageType.AppResp, { from: 2 }).filter((m) => m.reject).length
+    t.equal(rejections, FIGURE_7_REJECTIONS[c], `(${c}) ${rejections} rejected AppendEntries`)
+    const conflictingTerms = new Set(FIGURE_7[c].filter((term, i) => FIGURE_7.leader[i] !== term || i >= FIGURE_7.leader.length)).size
+    t.ok(rejections <= Math.max(1, 2 * conflictingTerms), `(${c}) within 2 round trips per conflicting term`)
+    t.equal(net.raft(2).log.committed, 11, `(${c}) and commits the leader's entry`)
+  }
+})
+
+t.test('§5.3 Figure 7 as drawn: one leader and followers (a)-(f) in a 7-node cluster', async (t) => {
+  const net = new Network({
+    voters: [1, 2, 3, 4, 5, 6, 7],
+    logs: { 1: FIGURE_7.leader, 2: FIGURE_7.a, 3: FIGURE_7.b, 4: FIGURE_7.c, 5: FIGURE_7.d, 6: FIGURE_7.e, 7: FIGURE_7.f },
+    term: 7,
+    config: NO_EXTENSIONS,
+  })
+  net.elect(1)
+  // (c) and (d) have longer logs with later entries and refuse their vote (§5.4.1).
+  const refused = net.sent(MessageType.VoteResp, { to: 1 }).filter((m) => m.reject).map((m) => m.from)
+  t.same(refused, [4, 5], '(c) and (d) refused to vote')
+  const want = [...FIGURE_7.leader, 8]
+  for (const id of [2, 3, 4, 5, 6, 7]) t.same(net.logTerms(id), want, `follower ${id} converged`)
+  const rejections = net.sent(MessageType.AppResp).filter((m) => m.reject).length
+  t.equal(rejections, 4, 'one rejection each for (a), (b), (e), (f)')
+  t.equal(net.raft(1).log.committed, 11)
+})
+
+// ---------------------------------------------------------------------------------------------
+// §5.4 Safety
+// ---------------------------------------------------------------------------------------------
+
+// Raft §5.4.1: "Raft determines which of two logs is more up-to-date by comparing the index and
+// term of the last entries in the logs. If the logs have last entries with different terms, then
+// the log with the later term is more up-to-date. If the logs end with the same term, then
+// whichever log is longer is more up-to-date."
+t.test('§5.4.1 the election restriction: last term first, then last index', async (t) => {
+  // The voter's log ends with index 3 at term 2.
+  const cases: Array<[lastIndex: number, lastTerm: number, granted: boolean]> = [
+    [3, 2, true], // same
+    [4, 2, true], // same term, longer
+    [2, 2, false], // same term, shorter
+    [1, 3, true], // later term, much shorter
+    [10, 1, false], // earlier term, much longer
+    [0, 0, false], // empty log
+  ]
+  for (const type of [MessageType.Vote, MessageType.PreVote]) {
+    for (const [index, logTerm, granted] of cases) {
+      const { r } = newRaft({ terms: [1, 2, 2], hardState: { term: 2 }, config: NO_EXTENSIONS })
+      r.step(makeMessage({ type, from: 2, to: 1, term: 3, index, logTerm }))
+      const out = takeMsgs(r)
+      t.same(
+        out.map((m) => [m.type, m.reject]),
+        [[type === MessageType.Vote ? MessageType.VoteResp : MessageType.PreVoteResp, !granted]],
+        `${MessageType[type]} from a log ending at ${index}@${logTerm}: ${granted ? 'granted' : 'refused'}`,
+      )
+    }
+  }
+})
+
+// Raft §5.4: "the leader for any given term contains all of the entries committed in previous
+// terms" — a node missing committed entries cannot win.
+t.test('§5.4.1 a node without every committed entry cannot be elected', async (t) => {
+  const net = new Network({ voters: [1, 2, 3], config: NO_EXTENSIONS })
+  net.elect(1)
+  net.isolate(3)
+  net.propose(1, 'x')
+  net.stabilize()
+  t.same(net.node(1).applied, ['x'], 'committed by 1 and 2')
+  net.recover()
+  net.stop(1)
+  net.campaign(3)
+  t.not(net.raft(3).state, 'leader', '3 lacks the committed entry and loses')
+  t.ok(net.sent(MessageType.VoteResp, { from: 2, to: 3 }).every((m) => m.reject), '2 refused it')
+  net.campaign(2)
+  t.equal(net.raft(2).state, 'leader', '2 has it and wins')
+  net.tickAll(2)
+  t.same(net.node(3).applied, ['x'], 'and the committed entry reaches 3')
+})
+
+/**
+ * Builds Figure 8 (c) with 5 nodes: S1 leads term 4 and has brought the term-2 entry at index 2
+ * to S2 and S3 (a majority), but its own entry of term 4 at index 3 has reached nobody.
+ */
+function figure8c(t: Test): Network {
+  const net = new Network({ voters: [1, 2, 3, 4, 5], logs: { 1: [1], 2: [1], 3: [1], 4: [1], 5: [1] }, term: 1, config: NO_EXTENSIONS })
+  // (a) S1 is leader of term 2 and replicates its entry at index 2 to S2 only.
+  net.drop((m) => m.type === MessageType.App && m.from === 1 && m.to !== 2)
+  net.elect(1)
+  t.equal(net.raft(1).term, 2, '(a) S1 leads term 2')
+  t.same(net.logTerms(1), [1, 2], '(a) S1')
+  t.same(net.logTerms(2), [1, 2], '(a) S2')
+  net.recover()
+  // (b) S1 crashes; S5 is elected for term 3 by S3, S4 and itself, and appends a different entry
+  // at index 2 before crashing itself.
+  net.stop(1)
+  net.drop((m) => m.type === MessageType.App && m.from === 5)
+  net.elect(5)
+  t.equal(net.raft(5).term, 3, '(b) S5 leads term 3')
+  t.same(net.logTerms(5), [1, 3], '(b) S5')
+  net.stop(5)
+  net.recover()
+  // (c) S1 restarts and is elected for term 4 (its first try, at term 3, fails: S3 and S4 voted
+  // in term 3 already). It brings index 2 to S3; the entry of term 4 is held back.
+  net.restart(1)
+  net.campaign(1)
+  net.filter((m) => (m.type === MessageType.App && m.from === 1 ? { ...m, entries: m.entries.filter((e) => e.term < 4) } : m))
+  net.drop((m) => m.type === MessageType.App && m.from === 1 && m.to === 4)
+  if (net.raft(1).state !== 'leader') net.campaign(1)
+  t.equal(net.raft(1).state, 'leader', '(c) S1 leads')
+  t.equal(net.raft(1).term, 4, '(c) at term 4')
+  t.same(net.logTerms(1), [1, 2, 4], '(c) S1')
+  t.same(net.logTerms(2), [1, 2], '(c) S2')
+  t.same(net.logTerms(3), [1, 2], '(c) S3')
+  t.same(net.logTerms(4), [1], '(c) S4')
+  return net
+}
+
+// Raft §5.4.2 and Figure 8: "a leader cannot immediately conclude that an entry from a previous
+// term is committed once it is stored on a majority of servers." ... "Raft never commits log
+// entries from previous terms by counting replicas. Only log entries from the leader's current
+// term are committed by counting replicas".
+t.test('§5.4.2 Figure 8: an entry of an earlier term is not committed by counting replicas', async (t) => {
+  const net = figure8c(t)
+  const progress = net.raw(1).status().progress!
+  t.same([1, 2, 3].map((id) => progress.get(id)!.match >= 2), [true, true, true], 'S1 knows index 2 is on S1, S2 and S3')
+  t.equal(net.raft(1).log.committed, 0, 'yet index 2 (term 2) is not committed')
+  for (const id of [2, 3]) t.ok(net.raft(id).log.committed < 2, `S${id} does not consider it committed`)
+
+  // (d) Why: if S1 crashes now, S5 can be elected (by S2, S3, S4) and overwrite index 2.
+  net.recover()
+  net.stop(1)
+  net.restart(5)
+  net.campaign(5)
+  if (net.raft(5).state !== 'leader') net.campaign(5)
+  t.equal(net.raft(5).state, 'leader', '(d) S5 is elected')
+  for (const id of [2, 3, 4]) t.same(net.logTerms(id).slice(0, 2), [1, 3], `(d) S${id}'s index 2 is replaced by S5's entry of term 3`)
+})
+
+t.test('§5.4.2 Figure 8 (e): once an entry of the current term is on a majority, both commit', async (t) => {
+  const net = figure8c(t)
+  net.recover()
+  net.tickAll(2)
+  t.equal(net.raft(1).log.committed, 3, '(e) the term-4 entry reached a majority: index 3 is committed')
+  t.same(net.logTerms(2), [1, 2, 4])
+  t.same(net.logTerms(3), [1, 2, 4])
+  // Now S5 cannot win: a majority has a log ending in term 4.
+  net.stop(1)
+  net.restart(5)
+  for (let i = 0; i < 3; i++) net.campaign(5)
+  t.not(net.raft(5).state, 'leader', '(e) S5 cannot be elected any more')
+  net.tickUntil(() => net.leader() !== undefined, 200)
+  const leader = net.leader()!
+  t.not(leader, 5)
+  t.same(net.logTerms(leader).slice(0, 3), [1, 2, 4], 'the committed entries survive')
 })
