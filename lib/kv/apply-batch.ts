@@ -1,0 +1,120 @@
+/**
+ * Prepares the effects of a batch of committed entries: unwraps each envelope, answers retries
+ * from the dedup table, applies the rest in order through one {@link Overlay}, and turns all of
+ * it, with the new applied index, into the operations of one atomic batch.
+ *
+ * @module
+ */
+import { decodeEnvelope } from './codec.js'
+import type { Envelope } from './commands.js'
+import { InvalidCommandError, StaleSequenceError, toCommandError } from './errors.js'
+import { applyCommand } from './apply-command.js'
+import { STATE_KEY } from './layout.js'
+import type { Generation } from './layout.js'
+import { Overlay } from './overlay.js'
+import type { ReadSource } from './read-source.js'
+import { decodeDedup, encodeDedup, encodeMeta } from './records.js'
+import type { MetaState } from './records.js'
+import type { ApplyResult, CommandResult, RevisionEvents } from './results.js'
+import type { BatchState } from './write-txn.js'
+import type { ExtraOperation } from '../storage/level-database.js'
+
+/** One committed log entry, as the driver hands it over. */
+export interface CommittedEntry {
+  readonly index: number
+  /**
+   * An encoded {@link Envelope}, or empty for an entry that carries no command (a new leader's
+   * empty entry; the driver also passes membership changes this way, so the applied index covers them).
+   */
+  readonly data: Uint8Array
+}
+
+/** The effects of a batch, ready to be written. */
+export interface PreparedBatch {
+  /** The writes, as `db.batch()` operations on the store's sublevels (the applied index included). */
+  readonly ops: ExtraOperation[]
+  /** One result per entry applied (entries at or below the applied index are skipped). */
+  readonly results: ApplyResult[]
+  /** The events, one group per revision, in revision order. */
+  readonly events: RevisionEvents[]
+  /** The applied index once the batch is written. */
+  readonly appliedIndex: number
+  /** The store's counters once the batch is written. */
+  readonly meta: MetaState
+  /** The generation the operations write to. */
+  readonly generation: Generation
+}
+
+async function applyEnvelope(batch: BatchState, envelope: Envelope): Promise<{ result: CommandResult; duplicate: boolean }> {
+  const { clientId, seq, cmd } = envelope
+  const dedupKey = new TextEncoder().encode(clientId)
+  if (clientId !== '') {
+    const bytes = await batch.overlay.get('dedup', dedupKey)
+    if (bytes !== undefined) {
+      const last = decodeDedup(bytes)
+      if (seq === last.seq) return { result: last.result, duplicate: true }
+      if (seq < last.seq) {
+        return { result: { type: 'error', revision: batch.meta.revision, error: toCommandError(new StaleSequenceError(seq, last.seq)) }, duplicate: false }
+      }
+    }
+  }
+  let result: CommandResult
+  try {
+    result = await applyCommand(batch, cmd)
+  } catch (error) {
+    result = { type: 'error', revision: batch.meta.revision, error: toCommandError(error) }
+  }
+  if (clientId !== '') batch.overlay.put('dedup', dedupKey, encodeDedup({ seq, result }))
+  return { result, duplicate: false }
+}
+
+/**
+ * Applies `entries` on top of `source` (the committed state described by `meta`). Entries at or
+ * below the applied index are skipped; the first one after it must be `appliedIndex + 1`.
+ */
+export async function prepareBatch(
+  source: ReadSource,
+  generation: Generation,
+  meta: MetaState,
+  entries: readonly CommittedEntry[],
+): Promise<PreparedBatch> {
+  const batch: BatchState = { overlay: new Overlay(source), meta, events: [] }
+  const results: ApplyResult[] = []
+  for (const entry of entries) {
+    if (!Number.isSafeInteger(entry.index) || entry.index <= 0) throw new TypeError(`entry index ${entry.index} is not a positive integer`)
+    if (entry.index <= batch.meta.appliedIndex) continue
+    if (entry.index !== batch.meta.appliedIndex + 1) {
+      throw new TypeError(`entry ${entry.index} does not follow the applied index ${batch.meta.appliedIndex}`)
+    }
+    let applied: Omit<ApplyResult, 'index'>
+    if (entry.data.length === 0) {
+      applied = { clientId: '', seq: 0, duplicate: false, result: { type: 'noop', revision: batch.meta.revision } }
+    } else {
+      let envelope: Envelope | undefined
+      let invalid: string | undefined
+      try {
+        envelope = decodeEnvelope(entry.data)
+      } catch (error) {
+        invalid = (error as Error).message
+      }
+      if (envelope === undefined) {
+        const error = toCommandError(new InvalidCommandError(`entry ${entry.index}: ${invalid}`))
+        applied = { clientId: '', seq: 0, duplicate: false, result: { type: 'error', revision: batch.meta.revision, error } }
+      } else {
+        const { result, duplicate } = await applyEnvelope(batch, envelope)
+        applied = { clientId: envelope.clientId, seq: envelope.seq, duplicate, result }
+      }
+    }
+    results.push({ index: entry.index, ...applied })
+    batch.meta = { ...batch.meta, appliedIndex: entry.index }
+  }
+  batch.overlay.put('meta', STATE_KEY, encodeMeta(batch.meta))
+  return {
+    ops: batch.overlay.operations(generation),
+    results,
+    events: batch.events,
+    appliedIndex: batch.meta.appliedIndex,
+    meta: batch.meta,
+    generation,
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Byte-string helpers. Keys and values are `Uint8Array`s compared as unsigned bytes, the order
+ * LevelDB, RocksDB and memory-level sort keys in.
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer'
+
+/** An empty byte string (the value of a deletion, "no value"). */
+export const EMPTY = new Uint8Array(0)
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** Compares as unsigned bytes: negative, zero or positive, like `Buffer.compare`. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(asBuffer(a), asBuffer(b))
+}
+
+/** Whether two byte strings hold the same bytes. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && compareBytes(a, b) === 0
+}
+
+/**
+ * A string with one code unit per byte. JavaScript compares strings by code unit, so these
+ * strings sort exactly as the bytes do: they key the in-memory maps that must keep that order.
+ */
+export function toLatin1(bytes: Uint8Array): string {
+  return asBuffer(bytes).toString('latin1')
+}
+
+/** The inverse of {@link toLatin1}. */
+export function fromLatin1(text: string): Uint8Array {
+  return plain(Buffer.from(text, 'latin1'))
+}
+
+/**
+ * The same bytes as a plain `Uint8Array` view (no copy). Decoders hand out `Buffer`s; the store
+ * returns plain views so that what callers get does not depend on the database backend.
+ */
+export function plain(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** A copy of `bytes` in a buffer of its own (so that a small slice does not pin a large chunk). */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes)
+}
+
+/** The concatenation of `parts`. */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0
+  for (const part of parts) length += part.byteLength
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const part of parts) {
+    out.set(part, offset)
+    offset += part.byteLength
+  }
+  return out
+}
+
+const TWO_32 = 2 ** 32
+
+/** Writes a non-negative safe integer as 8 big-endian bytes at `offset`. */
+export function writeUint64(target: Uint8Array, offset: number, value: number): void {
+  const view = new DataView(target.buffer, target.byteOffset, target.byteLength)
+  view.setUint32(offset, Math.floor(value / TWO_32))
+  view.setUint32(offset + 4, value >>> 0)
+}
+
+/** Reads 8 big-endian bytes at `offset` as a number (exact up to 2^53). */
+export function readUint64(source: Uint8Array, offset: number): number {
+  const view = new DataView(source.buffer, source.byteOffset, source.byteLength)
+  return view.getUint32(offset) * TWO_32 + view.getUint32(offset + 4)
+}
+
+/** 8 big-endian bytes of a non-negative safe integer. */
+export function uint64Bytes(value: number): Uint8Array {
+  const out = new Uint8Array(8)
+  writeUint64(out, 0, value)
+  return out
+}
+
+/** Whether `value` is a `Uint8Array` (a `Buffer` is one too). */
+export function isBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array
+}
+
+/** Readable form of a key for messages: UTF-8 when printable, else hex. */
+export function describeKey(key: Uint8Array): string {
+  const text = asBuffer(key).toString('utf8')
+  // eslint-disable-next-line no-control-regex
+  return /^[\x20-\x7e]*$/.test(text) ? JSON.stringify(text) : `0x${asBuffer(key).toString('hex')}`
+}

@@ -1,0 +1,498 @@
+/**
+ * The replicated state machine of the KV: an etcd v3-style MVCC store on an `abstract-level`
+ * database, fed with committed log entries by the node driver. Deterministic: no clock, no
+ * timers, no randomness; lease expiry and compaction arrive as commands.
+ *
+ * @module
+ */
+import type { AbstractSnapshot } from 'abstract-level'
+import { ClosedError, CompactedError } from '../errors.js'
+import type { LevelDatabase, ExtraOperation } from '../storage/level-database.js'
+import { syncOptions } from '../storage/level-database.js'
+import { prepareBatch } from './apply-batch.js'
+import type { CommittedEntry, PreparedBatch } from './apply-batch.js'
+import { isBytes, readUint64 } from './bytes.js'
+import { validateRange } from './codec.js'
+import type { RangeCommand } from './commands.js'
+import { compactionStep, FRESH_CURSOR } from './compaction.js'
+import type { CompactionCursor } from './compaction.js'
+import { InvalidSnapshotError } from './errors.js'
+import { inRange } from './key-range.js'
+import { generationLayout, HEAD_KEY, leaseIdKey, leaseKeyBounds, parseRevKey, revKey, revKeyEnd, rootLayout, STATE_KEY } from './layout.js'
+import type { Generation, Root } from './layout.js'
+import { Mutex } from './mutex.js'
+import { DiskSource } from './read-source.js'
+import type { ReadSource } from './read-source.js'
+import { keyValueAt, readRange } from './read-range.js'
+import { decodeHead, decodeLease, decodeMeta, decodeRevision, encodeHead, encodeMeta, FORMAT, INITIAL_META } from './records.js'
+import type { HeadRecord, MetaState } from './records.js'
+import type { ApplyResult, KeyValue, RangeResult, RevisionEvents, WatchEvent } from './results.js'
+import { encodeSnapshot, SnapshotReader } from './snapshot-stream.js'
+import type { SnapshotHeader } from './snapshot-stream.js'
+
+/** Options of {@link MvccStore.open}. */
+export interface MvccStoreOptions {
+  /** The sublevel of the database the store lives in. Default `'kv'`. */
+  readonly prefix?: string
+}
+
+/** Options of a write of a batch. */
+export interface CommitOptions {
+  /** Write with `sync: true` (fsync before resolving). Default `false`: the Raft log is the durable record. */
+  readonly sync?: boolean
+  /** More operations to write in the same atomic batch (e.g. the log store's). */
+  readonly extraOps?: readonly ExtraOperation[]
+}
+
+/** Options of {@link MvccStore.apply}. */
+export interface ApplyOptions extends CommitOptions {
+  /**
+   * Leave the physical removal of compacted versions to {@link MvccStore.runCompaction} instead
+   * of doing it before `apply()` resolves. Default `false`.
+   */
+  readonly deferCompaction?: boolean
+}
+
+/** What {@link MvccStore.apply} did. */
+export interface AppliedBatch {
+  /** One result per entry applied, in order (entries already applied are skipped). */
+  readonly results: ApplyResult[]
+  /** The events of the batch, one group per revision, in revision order. */
+  readonly events: RevisionEvents[]
+  readonly appliedIndex: number
+  readonly revision: number
+}
+
+/** Options of {@link MvccStore.eventsSince}. */
+export interface EventsOptions {
+  /** The key or range to report; every key when absent. */
+  readonly key?: Uint8Array
+  readonly rangeEnd?: Uint8Array
+  /** The last revision to report (default: the current revision when iteration starts). */
+  readonly toRevision?: number
+  /** Look up the previous version of each key (`prevKv`), where history still has it. */
+  readonly prevKv?: boolean
+}
+
+/** A lease as the state machine knows it. */
+export interface LeaseInfo {
+  readonly id: number
+  readonly ttlSeconds: number
+  /** The remaining TTL last checkpointed (the full TTL if never). */
+  readonly remainingTtlMs: number
+  /** The keys attached to it, in key order. */
+  readonly keys: Uint8Array[]
+}
+
+/** A point-in-time copy of the whole state, as a stream of chunks. */
+export interface KvSnapshot extends SnapshotHeader {
+  /** The stream; iterate it once. Its first chunk is the header. */
+  readonly chunks: AsyncIterable<Uint8Array>
+  /** Releases the database snapshot if the chunks are not read to the end. */
+  close(): Promise<void>
+}
+
+interface Pending {
+  readonly prepared: PreparedBatch
+  readonly release: () => void
+}
+
+/**
+ * The MVCC state machine.
+ *
+ * Invariant: the applied index, the revision and every effect of the entries up to the applied
+ * index are written in the same atomic batch; `open()` resumes from them without replaying.
+ *
+ * @example
+ * ```ts
+ * const store = await MvccStore.open(db)
+ * const data = encodeEnvelope({ clientId: 'c1', seq: 1, cmd: { type: 'put', key, value } })
+ * const { results, events } = await store.apply([{ index: 1, data }])
+ * const { kvs } = await store.range({ key, rangeEnd: prefixEnd(key) })
+ * ```
+ */
+export class MvccStore {
+  readonly #root: Root
+  #head: HeadRecord
+  #generation: Generation
+  #meta: MetaState
+  readonly #writer = new Mutex()
+  #pending: Pending | undefined
+  #cursor: CompactionCursor = FRESH_CURSOR
+  #closed = false
+
+  private constructor(root: Root, head: HeadRecord, meta: MetaState) {
+    this.#root = root
+    this.#head = head
+    this.#generation = generationLayout(root, head.current)
+    this.#meta = meta
+  }
+
+  /**
+   * Opens the store in `db` (creating it if new), resuming from what is on disk: applied index,
+   * revisions, leases, dedup table. Leftovers of an interrupted restore are cleared.
+   */
+  static async open(db: LevelDatabase, options: MvccStoreOptions = {}): Promise<MvccStore> {
+    const root = rootLayout(db, options.prefix ?? 'kv')
+    const headBytes = await root.head.get(HEAD_KEY)
+    let head: HeadRecord = headBytes === undefined ? { current: 1, pending: [] } : decodeHead(headBytes)
+    for (const id of head.pending) await generationLayout(root, id).all.clear()
+    const generation = generationLayout(root, head.current)
+    const metaBytes = await generation.meta.get(STATE_KEY)
+    const meta = metaBytes === undefined ? INITIAL_META : decodeMeta(metaBytes)
+    if (meta.format !== FORMAT) throw new Error(`the KV store in this database has layout ${meta.format}; this version reads ${FORMAT}`)
+    if (headBytes === undefined || metaBytes === undefined || head.pending.length > 0) {
+      head = { current: head.current, pending: [] }
+      await db.batch(
+        [
+          { type: 'put', sublevel: root.head, key: HEAD_KEY, value: encodeHead(head) },
+          { type: 'put', sublevel: generation.meta, key: STATE_KEY, value: encodeMeta(meta) },
+        ],
+        syncOptions(true),
+      )
+    }
+    return new MvccStore(root, head, meta)
+  }
+
+  /** The last log index applied (and written). */
+  get appliedIndex(): number {
+    return this.#meta.appliedIndex
+  }
+
+  /** The current revision (1 in a new store). */
+  get revision(): number {
+    return this.#meta.revision
+  }
+
+  /** Reads before this revision are refused with `COMPACTED` (0: never compacted). */
+  get compactRevision(): number {
+    return this.#meta.compactRevision
+  }
+
+  /** Whether compacted versions are still waiting to be removed by {@link runCompaction}. */
+  get compactionPending(): boolean {
+    return this.#meta.compactedThrough < this.#meta.compactRevision
+  }
+
+  /**
+   * Applies committed entries in order and writes all their effects and the new applied index
+   * in one atomic batch. Entries at or below the applied index are skipped, so replaying
+   * after a restart is harmless. A command that fails is answered in its result; `apply()`
+   * itself rejects only on a storage error (then nothing of the batch is written).
+   */
+  async apply(entries: readonly CommittedEntry[], options: ApplyOptions = {}): Promise<AppliedBatch> {
+    const prepared = await this.prepare(entries)
+    await this.commit(prepared, options)
+    if (options.deferCompaction !== true && this.compactionPending) await this.runCompaction()
+    return { results: prepared.results, events: prepared.events, appliedIndex: prepared.appliedIndex, revision: prepared.meta.revision }
+  }
+
+  /**
+   * Computes the effects of `entries` without writing them. Holds the store's write lock until
+   * {@link commit}, {@link committed} or {@link discard} is called with the result: later
+   * batches wait.
+   */
+  async prepare(entries: readonly CommittedEntry[]): Promise<PreparedBatch> {
+    this.#assertOpen()
+    const release = await this.#writer.lock()
+    try {
+      this.#assertOpen()
+      const prepared = await prepareBatch(new DiskSource(this.#generation), this.#generation, this.#meta, entries)
+      this.#pending = { prepared, release }
+      return prepared
+    } catch (error) {
+      release()
+      throw error
+    }
+  }
+
+  /** Writes a prepared batch (with `extraOps`, atomically) and makes it the store's state. */
+  async commit(prepared: PreparedBatch, options: CommitOptions = {}): Promise<void> {
+    const pending = this.#takePending(prepared)
+    try {
+      await this.#root.db.batch([...prepared.ops, ...(options.extraOps ?? [])], syncOptions(options.sync === true))
+      this.#meta = prepared.meta
+    } finally {
+      pending.release()
+    }
+  }
+
+  /** Tells the store the caller wrote `prepared.ops` itself, in a batch of its own that succeeded. */
+  committed(prepared: PreparedBatch): void {
+    const pending = this.#takePending(prepared)
+    this.#meta = prepared.meta
+    pending.release()
+  }
+
+  /** Drops a prepared batch that will not be written. */
+  discard(prepared: PreparedBatch): void {
+    this.#takePending(prepared).release()
+  }
+
+  /**
+   * Removes compacted versions, `limit` versions per atomic step, letting batches in between.
+   * Resumes where it stopped, also after a restart. Returns the number of versions removed.
+   */
+  async runCompaction(options: { limit?: number } = {}): Promise<number> {
+    const limit = options.limit ?? 10_000
+    let removed = 0
+    for (;;) {
+      this.#assertOpen()
+      const release = await this.#writer.lock()
+      try {
+        const step = await compactionStep(new DiskSource(this.#generation), this.#generation, this.#meta, this.#cursor, limit)
+        if (step.ops.length > 0) await this.#root.db.batch(step.ops)
+        this.#meta = { ...this.#meta, compactedThrough: step.meta.compactedThrough }
+        this.#cursor = step.done ? FRESH_CURSOR : step.cursor
+        removed += step.removed
+        if (step.done) return removed
+      } finally {
+        release()
+      }
+    }
+  }
+
+  /**
+   * A serializable (local) range read with etcd's semantics. Throws `COMPACTED` for a revision
+   * before the compact revision and `FUTURE_REVISION` for one after the current revision.
+   */
+  async range(request: Omit<RangeCommand, 'type'> & { type?: 'range' }): Promise<RangeResult> {
+    const checked = validateRange(request)
+    return this.#read((source, meta) => readRange(source, checked, meta))
+  }
+
+  /** The key at `revision` (default current), or undefined. */
+  async get(key: Uint8Array, options: { revision?: number } = {}): Promise<KeyValue | undefined> {
+    const { kvs } = await this.range({ key, revision: options.revision })
+    return kvs[0]
+  }
+
+  /**
+   * The history from `fromRevision` on, one group of events per revision, in revision order.
+   * Throws `COMPACTED` (with the compact revision) if `fromRevision` is before the compact
+   * revision, as an etcd watch does; starting at exactly the compact revision is allowed.
+   */
+  async *eventsSince(fromRevision: number, options: EventsOptions = {}): AsyncGenerator<RevisionEvents> {
+    if (!Number.isSafeInteger(fromRevision) || fromRevision < 1) throw new TypeError('fromRevision must be a positive integer')
+    if (options.key !== undefined && !isBytes(options.key)) throw new TypeError('key must be a Uint8Array')
+    const view = await this.#openView()
+    try {
+      const { source, meta } = view
+      if (fromRevision < meta.compactRevision) throw new CompactedError(meta.compactRevision)
+      const to = Math.min(options.toRevision ?? meta.revision, meta.revision)
+      if (to < fromRevision) return
+      let group: RevisionEvents | undefined
+      for await (const [rk, rv] of source.entries('rev', { gte: revKey(fromRevision, 0), lte: revKeyEnd(to) })) {
+        const { revision } = parseRevKey(rk)
+        const kv = decodeRevision(revision, rv)
+        if (options.key !== undefined && !inRange(kv.key, options.key, options.rangeEnd)) continue
+        if (group !== undefined && group.revision !== revision) {
+          yield group
+          group = undefined
+        }
+        group ??= { revision, events: [] }
+        group.events.push(await this.#event(source, kv, options.prevKv === true))
+      }
+      if (group !== undefined) yield group
+    } finally {
+      await view.close()
+    }
+  }
+
+  /** Every lease, in id order, with its attached keys. */
+  async leases(): Promise<LeaseInfo[]> {
+    return this.#read(async (source) => {
+      const out: LeaseInfo[] = []
+      for await (const [k, v] of source.entries('lease', {})) out.push(await leaseInfo(source, k, v))
+      return out
+    })
+  }
+
+  /** One lease, or undefined. */
+  async lease(id: number): Promise<LeaseInfo | undefined> {
+    return this.#read(async (source) => {
+      const bytes = await source.get('lease', leaseIdKey(id))
+      return bytes === undefined ? undefined : leaseInfo(source, leaseIdKey(id), bytes)
+    })
+  }
+
+  /**
+   * A point-in-time copy of the whole state (every key, its history, leases, dedup table,
+   * counters) as a stream of chunks of about `chunkBytes` (default 1 MiB). Batches may be
+   * applied while it is read: it reads from a database snapshot.
+   */
+  async snapshot(options: { chunkBytes?: number } = {}): Promise<KvSnapshot> {
+    const view = await this.#openView()
+    const { meta, generation, snapshot } = view
+    const header: SnapshotHeader = { appliedIndex: meta.appliedIndex, revision: meta.revision, compactRevision: meta.compactRevision }
+    const records = generation.all.iterator(snapshot === undefined ? {} : { snapshot })
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      try {
+        yield* encodeSnapshot(header, records, options.chunkBytes)
+      } finally {
+        await records.close()
+        await view.close()
+      }
+    }
+    return {
+      ...header,
+      chunks: chunks(),
+      close: async () => {
+        await records.close()
+        await view.close()
+      },
+    }
+  }
+
+  /** The chunks of {@link snapshot}, for callers that take the header from the first chunk. */
+  async *snapshotChunks(options: { chunkBytes?: number } = {}): AsyncGenerator<Uint8Array> {
+    const snap = await this.snapshot(options)
+    yield* snap.chunks
+  }
+
+  /**
+   * Replaces the whole state by a snapshot stream. The new state is written beside the live one
+   * and switched to in one write: if the stream is bad or the process dies half-way, the old
+   * state is what remains (the partial copy is cleared now or at the next `open()`).
+   */
+  async restore(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: { sync?: boolean } = {}): Promise<SnapshotHeader> {
+    this.#assertOpen()
+    const release = await this.#writer.lock()
+    const db = this.#root.db
+    const old = this.#head
+    const targetId = Math.max(old.current, ...old.pending) + 1
+    const target = generationLayout(this.#root, targetId)
+    let switched = false
+    try {
+      this.#assertOpen()
+      // Recorded first, so that a crash before the switch leaves the copy marked for clearing.
+      await this.#writeHead({ current: old.current, pending: [...old.pending, targetId] })
+      await target.all.clear()
+      const reader = new SnapshotReader()
+      for await (const chunk of chunks) {
+        const read = reader.read(chunk)
+        if (read.kind === 'data' && read.pairs.length > 0) {
+          await target.all.batch(read.pairs.map(([key, value]) => ({ type: 'put' as const, key, value })))
+        }
+      }
+      const header = reader.header
+      if (header === undefined || !reader.complete) throw new InvalidSnapshotError('the snapshot stream ended before its end chunk')
+      const metaBytes = await target.meta.get(STATE_KEY)
+      const meta = metaBytes === undefined ? undefined : decodeMeta(metaBytes)
+      if (
+        meta === undefined ||
+        meta.format !== FORMAT ||
+        meta.appliedIndex !== header.appliedIndex ||
+        meta.revision !== header.revision ||
+        meta.compactRevision !== header.compactRevision
+      ) {
+        throw new InvalidSnapshotError('the snapshot state does not match its header')
+      }
+      // NB: one synced write makes the earlier unsynced batches durable too (one ordered WAL).
+      const next: HeadRecord = { current: targetId, pending: [...old.pending, old.current] }
+      await this.#writeHead(next, options.sync !== false)
+      switched = true
+      this.#head = next
+      this.#generation = target
+      this.#meta = meta
+      this.#cursor = FRESH_CURSOR
+      await this.#clearPending()
+      return header
+    } catch (error) {
+      if (!switched) {
+        try {
+          await target.all.clear()
+          await this.#writeHead(old)
+        } catch {
+          // The next open() clears it (it is listed as pending).
+        }
+      }
+      throw error
+    } finally {
+      release()
+    }
+  }
+
+  /** Stops the store; later calls throw `CLOSED`. Waits for a running write. Does not close the database. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    const release = await this.#writer.lock()
+    this.#closed = true
+    release()
+  }
+
+  async #event(source: ReadSource, kv: KeyValue, withPrevious: boolean): Promise<WatchEvent> {
+    const type = kv.version === 0 ? 'delete' : 'put'
+    if (!withPrevious) return { type, kv }
+    const prevKv = await keyValueAt(source, kv.key, kv.modRevision - 1)
+    return prevKv === undefined ? { type, kv } : { type, kv, prevKv }
+  }
+
+  async #writeHead(head: HeadRecord, sync = false): Promise<void> {
+    await this.#root.head.put(HEAD_KEY, encodeHead(head), syncOptions(sync))
+  }
+
+  async #clearPending(): Promise<void> {
+    for (const id of this.#head.pending) await generationLayout(this.#root, id).all.clear()
+    this.#head = { current: this.#head.current, pending: [] }
+    await this.#writeHead(this.#head)
+  }
+
+  #takePending(prepared: PreparedBatch): Pending {
+    const pending = this.#pending
+    if (pending === undefined || pending.prepared !== prepared) throw new TypeError('this batch is not the one prepared')
+    this.#pending = undefined
+    return pending
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('the KV store is closed')
+  }
+
+  /**
+   * A consistent view for reads: an explicit database snapshot with the counters read from it,
+   * where the database supports them (memory-level, classic-level, the RocksDB adapter);
+   * otherwise the live database and the counters in memory.
+   */
+  async #openView(): Promise<{ source: ReadSource; meta: MetaState; generation: Generation; snapshot?: AbstractSnapshot; close(): Promise<void> }> {
+    this.#assertOpen()
+    const db = this.#root.db
+    if (db.supports.explicitSnapshots !== true) {
+      const generation = this.#generation
+      return { source: new DiskSource(generation), meta: this.#meta, generation, close: async () => {} }
+    }
+    const snapshot: AbstractSnapshot = db.snapshot()
+    // Read synchronously after taking the snapshot: a restore switches generations only after its write.
+    const generation = this.#generation
+    let closed = false
+    const close = async (): Promise<void> => {
+      if (closed) return
+      closed = true
+      await snapshot.close()
+    }
+    try {
+      const bytes = await generation.meta.get(STATE_KEY, { snapshot })
+      return { source: new DiskSource(generation, snapshot), meta: bytes === undefined ? this.#meta : decodeMeta(bytes), generation, snapshot, close }
+    } catch (error) {
+      await close()
+      throw error
+    }
+  }
+
+  async #read<T>(fn: (source: ReadSource, meta: MetaState) => Promise<T>): Promise<T> {
+    const view = await this.#openView()
+    try {
+      return await fn(view.source, view.meta)
+    } finally {
+      await view.close()
+    }
+  }
+}
+
+async function leaseInfo(source: ReadSource, idKey: Uint8Array, bytes: Uint8Array): Promise<LeaseInfo> {
+  const id = readUint64(idKey, 0)
+  const { ttlSeconds, remainingTtlMs } = decodeLease(bytes)
+  const keys: Uint8Array[] = []
+  for await (const k of source.keys('leaseKey', leaseKeyBounds(id))) keys.push(k.slice(8))
+  return { id, ttlSeconds, remainingTtlMs, keys }
+}

@@ -1,0 +1,107 @@
+/**
+ * A {@link ReadSource} with a batch's pending writes on top: what the next command of the batch
+ * must see. Applying a batch of entries reads and writes only through an `Overlay`, and its
+ * writes become the batch's operations, so the result is the same however the driver splits
+ * the committed entries into batches.
+ *
+ * @module
+ */
+import { compareBytes } from './bytes.js'
+import { SUBLEVEL_NAMES } from './layout.js'
+import type { Generation, SublevelName } from './layout.js'
+import { PendingMap } from './pending-map.js'
+import type { ReadSource, ScanRange } from './read-source.js'
+import type { ExtraOperation } from '../storage/level-database.js'
+
+export class Overlay implements ReadSource {
+  readonly #base: ReadSource
+  readonly #pending: Record<SublevelName, PendingMap>
+
+  constructor(base: ReadSource) {
+    this.#base = base
+    this.#pending = Object.fromEntries(SUBLEVEL_NAMES.map((name) => [name, new PendingMap()])) as Record<SublevelName, PendingMap>
+  }
+
+  put(sublevel: SublevelName, key: Uint8Array, value: Uint8Array): void {
+    this.#pending[sublevel].set(key, value)
+  }
+
+  del(sublevel: SublevelName, key: Uint8Array): void {
+    this.#pending[sublevel].set(key, undefined)
+  }
+
+  /** Number of pending writes. */
+  get size(): number {
+    let n = 0
+    for (const name of SUBLEVEL_NAMES) n += this.#pending[name].size
+    return n
+  }
+
+  async get(sublevel: SublevelName, key: Uint8Array): Promise<Uint8Array | undefined> {
+    const write = this.#pending[sublevel].get(key)
+    return write !== undefined ? write.value : this.#base.get(sublevel, key)
+  }
+
+  async getMany(sublevel: SublevelName, keys: Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    const pending = this.#pending[sublevel]
+    const out: Array<Uint8Array | undefined> = new Array(keys.length)
+    const missing: number[] = []
+    keys.forEach((key, i) => {
+      const write = pending.get(key)
+      if (write === undefined) missing.push(i)
+      else out[i] = write.value
+    })
+    const found = await this.#base.getMany(
+      sublevel,
+      missing.map((i) => keys[i]),
+    )
+    missing.forEach((i, j) => (out[i] = found[j]))
+    return out
+  }
+
+  async *entries(sublevel: SublevelName, range: ScanRange): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    const pending = this.#pending[sublevel].range(range)
+    if (pending.length === 0) {
+      yield* this.#base.entries(sublevel, range)
+      return
+    }
+    let i = 0
+    for await (const [key, value] of this.#base.entries(sublevel, range)) {
+      while (i < pending.length && compareBytes(pending[i].key, key) < 0) {
+        const write = pending[i++]
+        if (write.value !== undefined) yield [write.key, write.value]
+      }
+      if (i < pending.length && compareBytes(pending[i].key, key) === 0) {
+        const write = pending[i++]
+        if (write.value !== undefined) yield [write.key, write.value]
+        continue
+      }
+      yield [key, value]
+    }
+    for (; i < pending.length; i++) {
+      const write = pending[i]
+      if (write.value !== undefined) yield [write.key, write.value]
+    }
+  }
+
+  async *keys(sublevel: SublevelName, range: ScanRange): AsyncGenerator<Uint8Array> {
+    if (this.#pending[sublevel].range(range).length === 0) {
+      yield* this.#base.keys(sublevel, range)
+      return
+    }
+    for await (const [key] of this.entries(sublevel, range)) yield key
+  }
+
+  /** The pending writes as batch operations on `generation`'s sublevels, for `db.batch()`. */
+  operations(generation: Generation): ExtraOperation[] {
+    const ops: ExtraOperation[] = []
+    for (const name of SUBLEVEL_NAMES) {
+      const sublevel = generation[name]
+      for (const write of this.#pending[name].writes()) {
+        if (write.value === undefined) ops.push({ type: 'del', sublevel, key: write.key })
+        else ops.push({ type: 'put', sublevel, key: write.key, value: write.value })
+      }
+    }
+    return ops
+  }
+}
