@@ -230,13 +230,17 @@ export class MvccStore {
   }
 
   /**
-   * Removes compacted versions, `limit` versions per atomic step, letting batches in between.
-   * Resumes where it stopped, also after a restart. Returns the number of versions removed.
+   * Removes compacted versions, looking at `limit` versions per atomic step (default 10,000)
+   * and letting batches in between, for at most `maxSteps` steps (default: until done; see
+   * {@link compactionPending}). Resumes where it stopped, also after a restart. Returns the
+   * number of versions removed.
    */
-  async runCompaction(options: { limit?: number } = {}): Promise<number> {
+  async runCompaction(options: { limit?: number; maxSteps?: number } = {}): Promise<number> {
     const limit = options.limit ?? 10_000
+    const maxSteps = options.maxSteps ?? Infinity
+    if (!(limit >= 1) || !(maxSteps >= 1)) throw new TypeError('limit and maxSteps must be at least 1')
     let removed = 0
-    for (;;) {
+    for (let steps = 1; ; steps++) {
       this.#assertOpen()
       const release = await this.#writer.lock()
       try {
@@ -245,7 +249,7 @@ export class MvccStore {
         this.#meta = { ...this.#meta, compactedThrough: step.meta.compactedThrough }
         this.#cursor = step.done ? FRESH_CURSOR : step.cursor
         removed += step.removed
-        if (step.done) return removed
+        if (step.done || steps >= maxSteps) return removed
       } finally {
         release()
       }
