@@ -5,20 +5,19 @@
  * @module
  */
 import { EventEmitter } from 'eventemitter3'
-import { ClosedError, CorruptLogError, MetastoreError } from '../errors.js'
+import { ClosedError, MetastoreError } from '../errors.js'
 import { RaftStorageError, type RaftStorage } from '../raft/storage.js'
 import {
-  emptyConfState,
   entrySize,
   type ConfState,
   type Entry,
   type HardState,
   type Snapshot,
 } from '../raft/types.js'
-import { ChunkCache } from './chunk-cache.js'
-import type { ChunkBounds, ChunkMap } from './chunk-map.js'
+import { ChunkReader } from './chunk-reader.js'
+import type { ChunkMap } from './chunk-map.js'
 import { describeEngineError, mapOpenError } from './engine-errors.js'
-import { indexKey, parseIndexKey } from './index-key.js'
+import { indexKey } from './index-key.js'
 import {
   LAYOUT_VERSION,
   StateKey,
@@ -31,14 +30,12 @@ import {
 import { chunkDeletes, chunkPut, splitChunks, type ChunkLimits } from './log-writes.js'
 import { readStoredState, snapshotPieceKey, stateRecordKey } from './read-state.js'
 import {
-  decodeChunk,
   encodeConfState,
   encodeHardState,
   encodeLogStart,
   encodeSnapshotMetadata,
-  MalformedRecordError,
 } from './record-codec.js'
-import { openRecord, sealRecord } from './record.js'
+import { sealRecord } from './record.js'
 import { recoverLog } from './recover-log.js'
 import { StagedLog } from './staged-log.js'
 import { TailCache } from './tail-cache.js'
@@ -149,8 +146,6 @@ interface ResolvedOptions {
 
 /** At most this many save requests share one batch, to bound a batch's size. */
 const MAX_GROUP = 4096
-/** At most this many chunks are read back by one load of old entries. */
-const MAX_LOAD_CHUNKS = 64
 
 function resolveOptions(db: LevelDatabase, options: LevelLogStoreOptions): ResolvedOptions {
   const positive = (name: string, v: number | undefined, fallback: number): number => {
@@ -220,19 +215,14 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
   readonly #terms: TermRuns
   readonly #chunks: ChunkMap
   readonly #tail: TailCache
-  readonly #chunkCache: ChunkCache
+  readonly #reader: ChunkReader
 
   readonly #queue: Job[] = []
   #writing = false
   #idleWaiters: Array<() => void> = []
   #failure: MetastoreError | undefined
   #closing: Promise<void> | undefined
-  // Bumped around every write that rewrites or drops stored chunks, so that a read of old chunks
-  // that overlapped it is thrown away instead of filling the cache with what is no longer the log.
-  #generation = 0
-  readonly #loads = new Map<number, Promise<void>>()
-  #loadFailure: MetastoreError | undefined
-  #stats = { batches: 0, saves: 0, entriesWritten: 0, loads: 0 }
+  #stats = { batches: 0, saves: 0, entriesWritten: 0 }
 
   private constructor(
     layout: StoreLayout,
@@ -259,7 +249,15 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
     const tailStart = state.tail.length > 0 ? state.tail[0].index : state.terms.lastIndex + 1
     this.#tail = new TailCache(tailStart, options.cacheEntries, options.cacheBytes)
     this.#tail.append(state.tail)
-    this.#chunkCache = new ChunkCache(options.chunkCacheBytes)
+    this.#reader = new ChunkReader({
+      layout,
+      location: options.location,
+      chunks: this.#chunks,
+      terms: this.#terms,
+      tail: this.#tail,
+      cacheBytes: options.chunkCacheBytes,
+      loaded: (range) => this.emit('entriesLoaded', range),
+    })
     this.recovery = state.recovery
   }
 
@@ -346,9 +344,10 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
         continue
       }
       const bounds = this.#chunks.find(i)
-      const chunk = bounds === undefined ? undefined : this.#chunkCache.get(bounds.first)
+      const chunk = bounds === undefined ? undefined : this.#reader.cached(bounds.first)
       if (bounds === undefined || chunk === undefined) {
-        this.#requestLoad(i, hi)
+        if (this.#closing !== undefined) throw new ClosedError('the log store is closed')
+        this.#reader.request(i, hi)
         throw new RaftStorageError('UNAVAILABLE', `entries from ${i} are being read from disk`)
       }
       const end = Math.min(hi, bounds.last + 1, this.#tail.first)
@@ -430,7 +429,7 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
         if (!this.#writing && this.#queue.length === 0) resolve()
         else this.#idleWaiters.push(resolve)
       })
-      await Promise.allSettled([...this.#loads.values()])
+      await this.#reader.idle()
       if (this.#options.closeDb) await this.db.close()
     })()
     return this.#closing
@@ -438,7 +437,7 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
 
   /** Counters since open. */
   get stats(): LevelLogStoreStats {
-    return { ...this.#stats }
+    return { ...this.#stats, loads: this.#reader.loads }
   }
 
   #enqueue(job: Job): void {
@@ -529,10 +528,10 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
     this.#stateOps(ops, staged.confState, staged.hardState)
     ops.push(...staged.extraOps)
 
-    if (truncating) this.#generation++
+    if (truncating) this.#reader.invalidate()
     await this.#commit(ops)
     if (truncating) {
-      this.#generation++
+      this.#reader.invalidate()
       this.#dropFrom(staged.start)
     }
     this.#appendToView(appended)
@@ -574,13 +573,13 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
     this.#stateOps(ops, confState, staged.hardState)
     ops.push(...staged.extraOps)
 
-    this.#generation++
+    this.#reader.invalidate()
     await this.#commit(ops)
-    this.#generation++
+    this.#reader.invalidate()
     this.#terms.reset(index, term)
     this.#chunks.clear()
     this.#tail.reset(index + 1)
-    this.#chunkCache.clear()
+    this.#reader.cache.clear()
     this.#snapshot = snap
     this.#confState = confState
     this.#appendToView(appended)
@@ -621,7 +620,7 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
     const keepFrom = this.#chunks.find(compactIndex + 1)?.first ?? compactIndex + 1
     this.#terms.rebase(compactIndex)
     this.#tail.dropBefore(compactIndex + 1)
-    this.#chunkCache.dropBefore(compactIndex + 1)
+    this.#reader.cache.dropBefore(compactIndex + 1)
     this.#chunks.dropBefore(compactIndex + 1)
     await this.#cleanup(() => this.#layout.log.clear({ lt: indexKey(keepFrom) }))
   }
@@ -645,7 +644,7 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
     )
     const straddling = affected[0]
     if (straddling !== undefined && straddling.first < index) {
-      const kept = (await this.#readChunk(straddling)).slice(0, index - straddling.first)
+      const kept = (await this.#reader.read(straddling)).slice(0, index - straddling.first)
       ops.push(chunkPut(this.#layout, kept, 0, kept.length))
     }
     return ops
@@ -674,7 +673,7 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
     this.#chunks.truncateFrom(index)
     this.#terms.truncateFrom(index)
     this.#tail.truncateFrom(index)
-    this.#chunkCache.invalidateFrom(index)
+    this.#reader.cache.invalidateFrom(index)
   }
 
   #appendToView(entries: readonly Entry[]): void {
@@ -685,110 +684,5 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
     for (const e of entries) this.#terms.push(e.index, e.term)
     this.#tail.append(entries)
     this.#stats.entriesWritten += entries.length
-  }
-
-  // ---- reading old entries back ----
-
-  /** All entries of a stored chunk, from memory if there, else from disk (verified). */
-  async #readChunk(bounds: ChunkBounds): Promise<Entry[]> {
-    const out: Entry[] = []
-    if (bounds.first >= this.#tail.first) {
-      for (let i = bounds.first; i <= bounds.last; i++) out.push(this.#tail.get(i)!)
-      return out
-    }
-    const cached = this.#chunkCache.get(bounds.first)
-    if (cached !== undefined) return cached
-    const key = indexKey(bounds.first)
-    let value: Uint8Array | undefined
-    try {
-      value = await this.#layout.log.get(key)
-    } catch (err) {
-      throw this.#corrupt(bounds.first, `reading log chunk ${bounds.first} failed: ${describeEngineError(err)}`)
-    }
-    return this.#checkLoadedChunk(key, value, bounds)
-  }
-
-  #checkLoadedChunk(key: Uint8Array, value: Uint8Array | undefined, bounds: ChunkBounds): Entry[] {
-    if (value === undefined) throw this.#corrupt(bounds.first, `log chunk ${bounds.first} is missing`)
-    const payload = openRecord(key, value)
-    if (typeof payload === 'string') throw this.#corrupt(bounds.first, `log chunk ${bounds.first} failed its checksum (${payload})`)
-    let entries: Entry[]
-    try {
-      entries = decodeChunk(payload)
-    } catch (err) {
-      if (err instanceof MalformedRecordError) throw this.#corrupt(bounds.first, `log chunk ${bounds.first} is malformed`)
-      throw err
-    }
-    const last = entries[0].index + entries.length - 1
-    if (entries[0].index !== bounds.first || last !== bounds.last) {
-      throw this.#corrupt(bounds.first, `log chunk ${bounds.first} holds ${entries[0].index}..${last}, expected ..${bounds.last}`)
-    }
-    for (const e of entries) {
-      if (e.index > this.#terms.baseIndex && e.term !== this.#terms.termAt(e.index)) {
-        throw this.#corrupt(e.index, `log entry ${e.index} has term ${e.term}, expected ${this.#terms.termAt(e.index)}`)
-      }
-    }
-    return entries
-  }
-
-  #corrupt(index: number, message: string): CorruptLogError {
-    return new CorruptLogError(`${this.#options.location} (log)`, index, message)
-  }
-
-  /** Starts reading the chunks that hold [lo, hi) and are not in memory, unless already under way. */
-  #requestLoad(lo: number, hi: number): void {
-    if (this.#loadFailure !== undefined) throw this.#loadFailure
-    if (this.#closing !== undefined) throw new ClosedError('the log store is closed')
-    const end = Math.min(hi, this.#tail.first) - 1
-    const wanted: ChunkBounds[] = []
-    for (const c of this.#chunks.covering(lo, end)) {
-      if (this.#loads.has(c.first)) {
-        if (wanted.length === 0) continue
-        break
-      }
-      if (this.#chunkCache.get(c.first) !== undefined) continue
-      wanted.push(c)
-      if (wanted.length >= MAX_LOAD_CHUNKS) break
-    }
-    if (wanted.length === 0) return
-    const load = this.#load(wanted, lo, hi)
-    for (const c of wanted) this.#loads.set(c.first, load)
-    void load.finally(() => {
-      for (const c of wanted) if (this.#loads.get(c.first) === load) this.#loads.delete(c.first)
-    })
-  }
-
-  async #load(wanted: ChunkBounds[], lo: number, hi: number): Promise<void> {
-    const generation = this.#generation
-    this.#stats.loads++
-    const loaded: Entry[][] = []
-    try {
-      const byFirst = new Map(wanted.map((c) => [c.first, c]))
-      for await (const [key, value] of this.#layout.log.iterator({
-        gte: indexKey(wanted[0].first),
-        lte: indexKey(wanted[wanted.length - 1].first),
-      })) {
-        if (generation !== this.#generation) break
-        const bounds = byFirst.get(parseIndexKey(key))
-        if (bounds === undefined) continue
-        loaded.push(this.#checkLoadedChunk(key, value, bounds))
-        byFirst.delete(bounds.first)
-      }
-      if (generation === this.#generation && byFirst.size > 0) {
-        const first = [...byFirst.keys()][0]
-        throw this.#corrupt(first, `log chunk ${first} is missing`)
-      }
-    } catch (err) {
-      if (generation === this.#generation) {
-        this.#loadFailure =
-          err instanceof MetastoreError
-            ? err
-            : this.#corrupt(wanted[0].first, `reading old log entries failed: ${describeEngineError(err)}`)
-      }
-    }
-    if (generation === this.#generation) for (const chunk of loaded) this.#chunkCache.set(chunk)
-    // Emitted in every case: a retry then either succeeds, starts a fresh read (the log changed
-    // under this one), or throws the failure.
-    this.emit('entriesLoaded', { lo, hi })
   }
 }
