@@ -433,6 +433,8 @@ export interface RaftOptions {
   readonly learners?: readonly NodeId[]
   /** The term of each entry of the stored log, from index 1. */
   readonly terms?: readonly number[]
+  /** Entries appended to the stored log after those of `terms`. */
+  readonly extraEntries?: readonly Entry[]
   readonly hardState?: Partial<HardState>
   readonly config?: Partial<NodeConfig>
   readonly seed?: number
@@ -447,6 +449,7 @@ export function newRaft(o: RaftOptions = {}): { r: Raft; storage: MemoryStorage 
   storage.setConfState({ ...emptyConfState(), voters: [...(o.voters ?? [1, 2, 3])], learners: [...(o.learners ?? [])] })
   const terms = o.terms ?? []
   storage.append(terms.map((term, i): Entry => ({ term, index: i + 1, type: EntryType.Normal, data: bytes(`${i + 1}@${term}`) })))
+  if (o.extraEntries) storage.append(o.extraEntries)
   storage.setHardState({ term: 0, vote: 0, commit: 0, ...o.hardState })
   const r = new Raft({ electionTick: 10, heartbeatTick: 1, ...o.config, id: o.id ?? 1, storage, rng: new SeededRng(o.seed ?? 1) })
   return { r, storage }

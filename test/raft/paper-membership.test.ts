@@ -1,9 +1,9 @@
 // Raft §6 (cluster membership changes) through the real Ready loop: learners, one change at a
 // time, joint consensus, and a leader removing itself.
 import t from 'tap'
-import type { ConfChange, ConfChangeSingle } from '../../lib/raft/types.js'
-import { MessageType } from '../../lib/raft/types.js'
-import { Network } from './network.js'
+import { decodeConfChange, encodeConfChange } from '../../lib/raft/conf-change-codec.js'
+import { EntryType, makeMessage, MessageType, type ConfChange, type ConfChangeSingle, type Entry } from '../../lib/raft/types.js'
+import { Network, newRaft } from './network.js'
 
 const v = (nodeId: number): ConfChangeSingle => ({ type: 'addVoter', nodeId })
 const l = (nodeId: number): ConfChangeSingle => ({ type: 'addLearner', nodeId })
@@ -264,4 +264,133 @@ t.test('§6 a new leader proposes no conf change before applying its predecessor
   net.tickAll(2)
   t.ok(net.node(2).applied.includes('p'), 'the earlier entry is applied (committed by the new term’s entry)')
   t.equal(net.proposeConfChange(2, { changes: [l(4)] }), 'ok', 'accepted once they are')
+})
+
+t.test('§6 joint consensus can replace the leader; it hands over once the joint config is left', async (t) => {
+  const net = cluster()
+  net.addNode(4)
+  change(net, 1, { changes: [r(1), v(4)] })
+  net.tickUntil(() => {
+    const l = net.leader()
+    return l !== undefined && l !== 1
+  }, 50)
+  const leader = net.leader()!
+  t.ok([2, 3, 4].includes(leader), `${leader} took over`)
+  for (const id of [2, 3, 4]) {
+    t.same(net.node(id).confState.voters, [2, 3, 4], `node ${id}: new voters`)
+    t.same(net.node(id).confState.votersOutgoing, [], `node ${id}: joint config left`)
+  }
+  net.propose(leader, 'after')
+  net.stabilize()
+  t.same(net.node(4).applied, ['x', 'after'])
+})
+
+t.test('§6 a leader demoted to learner hands over and keeps the log as a learner', async (t) => {
+  const net = cluster()
+  change(net, 1, { changes: [l(1)] })
+  net.tickUntil(() => net.raft(1).state !== 'leader' && net.leader() !== undefined, 50)
+  const leader = net.leader()!
+  t.ok(leader === 2 || leader === 3, `${leader} took over`)
+  t.ok(net.raft(1).isLearner, '1 is a learner')
+  net.propose(leader, 'after')
+  net.stabilize()
+  t.same(net.node(1).applied, ['x', 'after'], 'and still receives the log')
+  net.isolate(1)
+  net.tick(1, 100)
+  t.equal(net.raft(1).state, 'follower', 'and never campaigns')
+})
+
+t.test('§6 a node added after compaction catches up from a snapshot that predates it', async (t) => {
+  const net = cluster()
+  for (let i = 0; i < 5; i++) net.propose(1, `e${i}`)
+  net.stabilize()
+  net.snapshotAndCompact(1)
+  net.addNode(4)
+  change(net, 1, { changes: [l(4)] })
+  net.tickAll(3)
+  t.ok(net.sent(MessageType.Snap, { to: 4 }).length >= 1, '4 got a snapshot')
+  t.same(net.node(4).confState.learners, [4], 'then the entry that added it')
+  t.same(net.node(4).applied, net.node(1).applied, 'and the whole state')
+  change(net, 1, { changes: [v(4)] })
+  t.same(net.node(4).confState.voters, [1, 2, 3, 4])
+})
+
+t.test('§6 a node does not campaign with a committed conf change it has not applied', async (t) => {
+  // Raft thesis §4.1: a server uses the latest configuration in its log; campaigning before
+  // applying a committed change could count votes under the wrong configuration.
+  const { r } = newRaft({
+    terms: [1],
+    extraEntries: [{ term: 1, index: 2, type: EntryType.ConfChange, data: encodeConfChange({ changes: [l(4)] }) }],
+    hardState: { term: 1, commit: 2 },
+    config: NO_EXTENSIONS,
+  })
+  t.equal(r.log.applied, 0)
+  r.step(makeMessage({ type: MessageType.Hup, from: 1 }))
+  t.equal(r.state, 'follower', 'refused while the change is unapplied')
+  r.log.appliedTo(2)
+  r.step(makeMessage({ type: MessageType.Hup, from: 1 }))
+  t.equal(r.state, 'candidate', 'campaigns once it is applied')
+})
+
+/** Whether an entry is the empty ConfChange that leaves a joint configuration. */
+function isLeave(e: Entry): boolean {
+  return e.type === EntryType.ConfChange && decodeConfChange(e.data).changes.length === 0
+}
+
+/**
+ * 1 enters a joint configuration (auto-leave) and crashes before the leave entry it appended
+ * reaches anyone. Returns the network with 1 stopped; 2 and 3 are joint with autoLeave.
+ */
+function orphanedJoint(config: Record<string, unknown>): Network {
+  const net = cluster({ ...NO_EXTENSIONS, ...config })
+  net.drop((m) => m.type === MessageType.App && m.from === 1 && m.entries.some(isLeave))
+  change(net, 1, { changes: [l(4), l(5)] })
+  net.stop(1)
+  net.recover()
+  return net
+}
+
+t.test('§6 a new leader leaves the joint config its predecessor entered (auto-leave)', async (t) => {
+  const net = orphanedJoint({})
+  t.same(net.node(2).confState.votersOutgoing, [1, 2, 3], '2 is joint')
+  t.equal(net.node(2).confState.autoLeave, true)
+  net.campaign(2)
+  t.equal(net.raft(2).state, 'leader')
+  for (const id of [2, 3]) {
+    t.same(net.node(id).confState.votersOutgoing, [], `node ${id} left the joint config`)
+    t.same(net.node(id).confState.learners, [4, 5])
+  }
+})
+
+t.test('§6 auto-leave must not be refused by the uncommitted size limit', async (t) => {
+  const net = orphanedJoint({ maxUncommittedEntriesSize: 100 })
+  // 2 is elected but does not hear acknowledgements yet: its empty entry is uncommitted.
+  net.drop((m) => m.type === MessageType.AppResp)
+  net.campaign(2)
+  t.equal(net.raft(2).state, 'leader')
+  // A large proposal is accepted because nothing else is uncommitted.
+  t.equal(net.propose(2, 'b'.repeat(1000)), 'ok')
+  net.stabilize()
+  // The empty entry commits (and is applied) while the large one does not: applying it is when
+  // the leader proposes to leave the joint config.
+  net.recover()
+  net.filter((m) => (m.type === MessageType.App && m.from === 2 ? { ...m, entries: m.entries.filter((e) => e.data.length < 1000) } : m))
+  let thrown: unknown
+  try {
+    net.tick(2)
+  } catch (err) {
+    thrown = err
+  }
+  // BUG (reported): Raft.appliedTo throws 'refused to leave joint config because of the
+  // uncommitted size limit' from RawNode.advance(): the leave entry is JSON of ~19 bytes, not
+  // empty, so the size limit applies to it (etcd's is empty and always passes).
+  const todo = { todo: 'auto-leave entry counts toward maxUncommittedEntriesSize and advance() throws' }
+  t.equal(thrown, undefined, 'advance() does not throw', todo)
+  if (thrown === undefined) {
+    net.recover()
+    net.tickAll(3)
+    t.same(net.node(2).confState.votersOutgoing, [], 'the joint config is left', todo)
+  } else {
+    t.fail('the joint config is left', todo)
+  }
 })
