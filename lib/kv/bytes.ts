@@ -66,15 +66,26 @@ const TWO_32 = 2 ** 32
 
 /** Writes a non-negative safe integer as 8 big-endian bytes at `offset`. */
 export function writeUint64(target: Uint8Array, offset: number, value: number): void {
-  const view = new DataView(target.buffer, target.byteOffset, target.byteLength)
-  view.setUint32(offset, Math.floor(value / TWO_32))
-  view.setUint32(offset + 4, value >>> 0)
+  writeUint32(target, offset, Math.floor(value / TWO_32))
+  writeUint32(target, offset + 4, value >>> 0)
 }
 
 /** Reads 8 big-endian bytes at `offset` as a number (exact up to 2^53). */
 export function readUint64(source: Uint8Array, offset: number): number {
-  const view = new DataView(source.buffer, source.byteOffset, source.byteLength)
-  return view.getUint32(offset) * TWO_32 + view.getUint32(offset + 4)
+  return readUint32(source, offset) * TWO_32 + readUint32(source, offset + 4)
+}
+
+/** Writes a 32-bit unsigned integer, big-endian, at `offset`. */
+export function writeUint32(target: Uint8Array, offset: number, value: number): void {
+  target[offset] = value >>> 24
+  target[offset + 1] = (value >>> 16) & 0xff
+  target[offset + 2] = (value >>> 8) & 0xff
+  target[offset + 3] = value & 0xff
+}
+
+/** Reads a 32-bit unsigned big-endian integer at `offset`. */
+export function readUint32(source: Uint8Array, offset: number): number {
+  return ((source[offset] << 24) | (source[offset + 1] << 16) | (source[offset + 2] << 8) | source[offset + 3]) >>> 0
 }
 
 /** 8 big-endian bytes of a non-negative safe integer. */

@@ -19,7 +19,7 @@
  */
 import type { AbstractSublevel } from 'abstract-level'
 import type { LevelDatabase } from '../storage/level-database.js'
-import { concatBytes, readUint64, writeUint64 } from './bytes.js'
+import { concatBytes, readUint32, readUint64, writeUint32, writeUint64 } from './bytes.js'
 
 /** A sublevel with `Uint8Array` keys and values. */
 export type ByteSublevel = AbstractSublevel<LevelDatabase, string | Uint8Array, Uint8Array, Uint8Array>
@@ -86,7 +86,7 @@ const MAX_SUB = 0xffffffff
 export function revKey(revision: number, sub: number): Uint8Array {
   const out = new Uint8Array(12)
   writeUint64(out, 0, revision)
-  new DataView(out.buffer).setUint32(8, sub)
+  writeUint32(out, 8, sub)
   return out
 }
 
@@ -97,7 +97,7 @@ export function revKeyEnd(revision: number): Uint8Array {
 
 /** Decodes a `rev` key. */
 export function parseRevKey(key: Uint8Array): { revision: number; sub: number } {
-  return { revision: readUint64(key, 0), sub: new DataView(key.buffer, key.byteOffset, key.byteLength).getUint32(8) }
+  return { revision: readUint64(key, 0), sub: readUint32(key, 8) }
 }
 
 /**

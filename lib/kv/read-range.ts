@@ -10,7 +10,7 @@ import type { RangeCommand, SortOrder, SortTarget } from './commands.js'
 import { FutureRevisionError } from './errors.js'
 import { resolveRange } from './key-range.js'
 import { escapeKey, histKey, histKeyEnd, parseHistKey, parseRevKey, revKey } from './layout.js'
-import type { ReadSource } from './read-source.js'
+import type { ReadSource, ScanRange } from './read-source.js'
 import { decodeCurrent, decodeHist, decodeRevision } from './records.js'
 import type { KeyValue, RangeResult } from './results.js'
 
@@ -60,6 +60,9 @@ export async function keyValueAt(source: ReadSource, key: Uint8Array, revision: 
   }
   return undefined
 }
+
+/** Versions stepped over one by one before a history scan seeks instead. */
+const SEEK_AFTER = 8
 
 interface Scan {
   readonly kvs: KeyValue[]
@@ -124,20 +127,34 @@ async function scanHistory(
   let group: Uint8Array | undefined
   let groupDone = false
   const upper = range.end === undefined ? undefined : escapeKey(range.end)
-  // NB: versions newer than `revision` and older than the one found are stepped over one by one;
-  // fine after compaction, slow on a key with a long uncompacted history.
-  for await (const [hk, hv] of source.entries('hist', { gte: escapeKey(range.start), lt: upper })) {
-    const { escaped, revision: found } = parseHistKey(hk)
-    if (group === undefined || !bytesEqual(group, escaped)) {
-      group = escaped.slice()
-      groupDone = false
+  let bounds: ScanRange = { gte: escapeKey(range.start), lt: upper }
+  // Versions newer than `revision`, and those older than the one found, are stepped over; after
+  // a few in a row the scan seeks past them instead (a new iterator), for keys with long histories.
+  for (let seeking = true; seeking; ) {
+    seeking = false
+    let skipped = 0
+    for await (const [hk, hv] of source.entries('hist', bounds)) {
+      const { escaped, revision: found } = parseHistKey(hk)
+      if (group === undefined || !bytesEqual(group, escaped)) {
+        group = escaped.slice()
+        groupDone = false
+        skipped = 0
+      }
+      if (groupDone || found > revision) {
+        if (++skipped > SEEK_AFTER) {
+          bounds = { gte: groupDone ? histKeyEnd(group) : histKey(group, revision), lt: upper }
+          seeking = true
+          break
+        }
+        continue
+      }
+      groupDone = true
+      skipped = 0
+      const { sub, deleted } = decodeHist(hv)
+      if (deleted) continue
+      count++
+      if (!countOnly && (fetch === 0 || pointers.length < fetch)) pointers.push(revKey(found, sub))
     }
-    if (groupDone || found > revision) continue
-    groupDone = true
-    const { sub, deleted } = decodeHist(hv)
-    if (deleted) continue
-    count++
-    if (!countOnly && (fetch === 0 || pointers.length < fetch)) pointers.push(revKey(found, sub))
   }
   if (countOnly) return { kvs: [], count }
   const values = await source.getMany('rev', pointers)

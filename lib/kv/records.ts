@@ -4,7 +4,7 @@
  * @module
  */
 import { Packr } from 'msgpackr'
-import { EMPTY, plain } from './bytes.js'
+import { EMPTY, plain, readUint32, writeUint32 } from './bytes.js'
 import type { CommandResult, KeyValue } from './results.js'
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
@@ -83,13 +83,13 @@ export function tombstone(key: Uint8Array, revision: number): KeyValue {
 /** A `hist` value: the sub-revision of the version (to find its `rev` record) and whether it is a deletion. */
 export function encodeHist(sub: number, deleted: boolean): Uint8Array {
   const out = new Uint8Array(5)
-  new DataView(out.buffer).setUint32(0, sub)
+  writeUint32(out, 0, sub)
   out[4] = deleted ? 1 : 0
   return out
 }
 
 export function decodeHist(bytes: Uint8Array): { sub: number; deleted: boolean } {
-  return { sub: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0), deleted: bytes[4] === 1 }
+  return { sub: readUint32(bytes, 0), deleted: bytes[4] === 1 }
 }
 
 /** A lease (`lease` sublevel). `remainingTtlMs` is the last checkpoint, or the full TTL. */
