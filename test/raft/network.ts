@@ -81,6 +81,8 @@ export class TestNode {
   readStates: ReadState[] = []
   /** Every soft-state change seen in a Ready, for assertions on role history. */
   roles: string[] = []
+  /** With slow apply: a Ready persisted and sent, whose entries are not applied yet. */
+  pendingApply: Ready | undefined
 
   constructor(id: NodeId, storage: MemoryStorage) {
     this.id = id
@@ -102,6 +104,7 @@ export class Network {
   /** Every message dropped by a filter or because its target is down or unknown. */
   dropped: Message[] = []
   #filters: Filter[] = []
+  readonly #slowApply = new Set<NodeId>()
   readonly #options: NetworkOptions
   readonly #seed: number
 
@@ -202,12 +205,14 @@ export class Network {
   stop(id: NodeId): void {
     const n = this.node(id)
     n.raw = undefined
+    n.pendingApply = undefined
   }
 
   /** Restarts a node from its storage (a stopped one, or a live one: a crash and restart). */
   restart(id: NodeId, config?: Partial<NodeConfig>): void {
     const n = this.node(id)
     n.raw = undefined
+    n.pendingApply = undefined
     this.#start(n, config)
   }
 
@@ -240,7 +245,10 @@ export class Network {
 
   // --- Running --------------------------------------------------------------------------------
 
-  /** Handles one Ready of node `id`: persist, send, apply, advance. */
+  /**
+   * Handles one Ready of node `id`: persist, send, apply, advance. With slow apply on `id`, stops
+   * after sending: the Ready stays outstanding until {@link finishApply}.
+   */
   handleReady(id: NodeId): Ready {
     const n = this.node(id)
     const raw = n.raw!
@@ -250,6 +258,17 @@ export class Network {
     if (rd.entries.length > 0) n.storage.append(rd.entries)
     if (rd.hardState) n.storage.setHardState(rd.hardState)
     for (const m of rd.messages) this.queue.push(m)
+    if (this.#slowApply.has(id)) {
+      n.pendingApply = rd
+      return rd
+    }
+    this.#apply(n, rd)
+    return rd
+  }
+
+  /** Applies the snapshot and committed entries of a Ready, then advances. */
+  #apply(n: TestNode, rd: Ready): void {
+    const raw = n.raw!
     if (rd.snapshot) {
       const s = rd.snapshot
       n.applied = s.data.length > 0 ? (JSON.parse(text(s.data)) as string[]) : []
@@ -266,14 +285,33 @@ export class Network {
     }
     for (const rs of rd.readStates) n.readStates.push(rs)
     raw.advance()
-    return rd
+  }
+
+  /**
+   * Makes `id` apply slowly: each Ready is persisted and its messages sent, but it is applied
+   * and advanced only by {@link finishApply} (the driver's apply runs behind its disk writes).
+   */
+  slowApply(id: NodeId, slow = true): void {
+    if (slow) this.#slowApply.add(id)
+    else this.#slowApply.delete(id)
+  }
+
+  /** Applies and advances the Ready a slow-applying node holds. Returns whether there was one. */
+  finishApply(id: NodeId): boolean {
+    const n = this.node(id)
+    const rd = n.pendingApply
+    if (!rd) return false
+    n.pendingApply = undefined
+    this.#apply(n, rd)
+    return true
   }
 
   /** Processes the Readies of every live node, ascending ids. Returns whether any was handled. */
   processReadies(): boolean {
     let any = false
     for (const id of this.ids()) {
-      while (this.nodes.get(id)!.raw?.hasReady()) {
+      const n = this.nodes.get(id)!
+      while (!n.pendingApply && n.raw?.hasReady()) {
         this.handleReady(id)
         any = true
       }

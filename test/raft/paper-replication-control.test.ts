@@ -215,3 +215,40 @@ t.test('a proposal with no leader known is dropped', async (t) => {
   t.equal(n2.raft(1).state, 'candidate')
   t.equal(n2.propose(1, 'x'), 'proposal-dropped', 'a candidate')
 })
+
+t.test('§7 a snapshot arriving while committed entries are being applied is declined, then resent', async (t) => {
+  const net = new Network({ voters: [1, 2, 3] })
+  net.elect(1)
+  // 3 receives e0 but not the commit index that covers it; then it is cut off.
+  net.drop((m) => m.from === 1 && m.to === 3 && !(m.type === MessageType.App && m.entries.length > 0))
+  net.propose(1, 'e0')
+  net.stabilize()
+  net.recover()
+  t.equal(net.raft(3).log.lastIndex(), net.raft(1).log.lastIndex(), '3 has e0')
+  t.ok(net.raft(3).log.committed < net.raft(3).log.lastIndex(), 'uncommitted on 3')
+  net.isolate(3)
+  for (let i = 1; i < 5; i++) net.propose(1, `e${i}`)
+  net.stabilize()
+  const snapIndex = net.snapshotAndCompact(1)
+  // The driver saw its messages to 3 fail: the leader goes back to probing 3.
+  net.raw(1).reportUnreachable(3)
+  t.equal(net.raw(1).status().progress!.get(3)!.state, 'probe')
+  net.recover()
+  // 3 applies behind its writes: the heartbeat commits e0 there and, while e0 is being applied,
+  // the leader's snapshot arrives.
+  net.slowApply(3)
+  net.clearTrace()
+  net.tick(1)
+  t.equal(net.sent(MessageType.Snap, { to: 3 }).length, 1, 'a snapshot reached 3')
+  t.ok(net.node(3).pendingApply, 'while 3 was applying')
+  t.equal(net.node(3).storage.snapshot().metadata.index, 0, '3 declined it')
+  net.slowApply(3, false)
+  net.finishApply(3)
+  net.stabilize()
+  t.same(net.node(3).applied, ['e0'], '3 applied e0')
+  // The driver reports the snapshot as sent (as lib/node does); the leader probes and resends.
+  net.raw(1).reportSnapshot(3, true)
+  net.tickAll(3)
+  t.equal(net.node(3).storage.snapshot().metadata.index, snapIndex, 'the second snapshot was installed')
+  t.same(net.node(3).applied, net.node(1).applied, '3 converged')
+})
