@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { compareBytes } from './bytes.js'
+import { compareBytes, toLatin1 } from './bytes.js'
 import { SUBLEVEL_NAMES } from './layout.js'
 import type { Generation, SublevelName } from './layout.js'
 import { PendingMap } from './pending-map.js'
@@ -16,10 +16,28 @@ import type { ExtraOperation } from '../storage/level-database.js'
 export class Overlay implements ReadSource {
   readonly #base: ReadSource
   readonly #pending: Record<SublevelName, PendingMap>
+  /**
+   * Values read ahead from the base with one `getMany` (see {@link prefetch}). Valid for the
+   * overlay's life: nothing else writes the base meanwhile (the store's write lock).
+   */
+  readonly #prefetched = new Map<string, Uint8Array | undefined>()
 
   constructor(base: ReadSource) {
     this.#base = base
     this.#pending = Object.fromEntries(SUBLEVEL_NAMES.map((name) => [name, new PendingMap()])) as Record<SublevelName, PendingMap>
+  }
+
+  /** Reads `keys` of `sublevel` from the base in one round trip, for the point reads that will follow. */
+  async prefetch(sublevel: SublevelName, keys: Uint8Array[]): Promise<void> {
+    const wanted = new Map<string, Uint8Array>()
+    for (const key of keys) {
+      const id = `${sublevel}:${toLatin1(key)}`
+      if (!this.#prefetched.has(id)) wanted.set(id, key)
+    }
+    if (wanted.size === 0) return
+    const values = await this.#base.getMany(sublevel, [...wanted.values()])
+    let i = 0
+    for (const id of wanted.keys()) this.#prefetched.set(id, values[i++])
   }
 
   put(sublevel: SublevelName, key: Uint8Array, value: Uint8Array): void {
@@ -39,7 +57,12 @@ export class Overlay implements ReadSource {
 
   async get(sublevel: SublevelName, key: Uint8Array): Promise<Uint8Array | undefined> {
     const write = this.#pending[sublevel].get(key)
-    return write !== undefined ? write.value : this.#base.get(sublevel, key)
+    if (write !== undefined) return write.value
+    if (this.#prefetched.size > 0) {
+      const id = `${sublevel}:${toLatin1(key)}`
+      if (this.#prefetched.has(id)) return this.#prefetched.get(id)
+    }
+    return this.#base.get(sublevel, key)
   }
 
   async getMany(sublevel: SublevelName, keys: Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
