@@ -394,3 +394,20 @@ t.test('§6 auto-leave must not be refused by the uncommitted size limit', async
     t.fail('the joint config is left', todo)
   }
 })
+
+t.test('§6 a leader demoted through a joint config votes until it is left, then hands over', async (t) => {
+  const net = cluster()
+  net.addNode(4)
+  // Demote 1 and add 4 at once: 1 goes to learnersNext while joint.
+  net.drop((m) => m.type === MessageType.App && m.from === 1 && m.entries.some(isLeave))
+  change(net, 1, { changes: [l(1), v(4)] })
+  t.same(net.node(1).confState.learnersNext, [1], 'joint: 1 becomes a learner when it is left')
+  t.equal(net.raft(1).state, 'leader', '1 still leads while joint (it votes in the outgoing half)')
+  net.recover()
+  net.tickUntil(() => net.leader() !== undefined && net.leader() !== 1, 50)
+  const leader = net.leader()!
+  t.ok([2, 3, 4].includes(leader), `${leader} took over`)
+  t.same(net.node(leader).confState.learners, [1])
+  t.same(net.node(leader).confState.voters, [2, 3, 4])
+  t.ok(net.raft(1).isLearner)
+})
