@@ -109,10 +109,15 @@ t.test('§6 a leader that removes itself hands leadership over and steps down', 
     const net = cluster(config)
     change(net, 1, { changes: [r(1)] })
     t.same(net.node(2).confState.voters, [2, 3], `${name}: 1 was removed`)
-    net.tickUntil(() => {
+    const ticks = net.tickUntil(() => {
       const l = net.leader()
       return l === 2 || l === 3
     }, 50)
+    // BUG (reported): the TimeoutNow sent when 1 applies its removal reaches 2 before 2 has
+    // applied the same entry, and a node with a committed, unapplied conf change refuses to
+    // campaign; the hand-over only happens at 1's retry an election timeout later, and until then
+    // nobody takes proposals.
+    t.ok(ticks < 3, `${name}: handed over within a heartbeat or two (took ${ticks} ticks)`, { todo: 'TimeoutNow ignored while the target has not applied the removal' })
     const leader = net.leader()!
     t.ok(leader === 2 || leader === 3, `${name}: ${leader} took over`)
     t.ok(net.raft(leader).term > net.hardState(1).term - 1, `${name}: at a later term`)
