@@ -119,6 +119,7 @@ export class MvccStore {
   readonly #writer = new Mutex()
   #pending: Pending | undefined
   #cursor: CompactionCursor = FRESH_CURSOR
+  #compactionError: unknown
   #closed = false
 
   private constructor(root: Root, head: HeadRecord, meta: MetaState) {
@@ -169,6 +170,11 @@ export class MvccStore {
     return this.#meta.compactRevision
   }
 
+  /** The error of the last physical compaction `apply()` ran, if it failed (it is retried by the next). */
+  get compactionError(): unknown {
+    return this.#compactionError
+  }
+
   /** Whether compacted versions are still waiting to be removed by {@link runCompaction}. */
   get compactionPending(): boolean {
     return this.#meta.compactedThrough < this.#meta.compactRevision
@@ -183,7 +189,16 @@ export class MvccStore {
   async apply(entries: readonly CommittedEntry[], options: ApplyOptions = {}): Promise<AppliedBatch> {
     const prepared = await this.prepare(entries)
     await this.commit(prepared, options)
-    if (options.deferCompaction !== true && this.compactionPending) await this.runCompaction()
+    if (options.deferCompaction !== true && this.compactionPending) {
+      // NB: the batch is written; failing apply() now would lose its results. What was not
+      // removed stays pending (and invisible) and is removed by the next run.
+      try {
+        await this.runCompaction()
+        this.#compactionError = undefined
+      } catch (error) {
+        this.#compactionError = error
+      }
+    }
     return { results: prepared.results, events: prepared.events, appliedIndex: prepared.appliedIndex, revision: prepared.meta.revision }
   }
 
@@ -417,7 +432,10 @@ export class MvccStore {
     }
   }
 
-  /** Stops the store; later calls throw `CLOSED`. Waits for a running write. Does not close the database. */
+  /**
+   * Stops the store; later calls throw `CLOSED`. Waits for a running write (settle a prepared
+   * batch first: it holds the write lock). Does not close the database.
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     const release = await this.#writer.lock()
