@@ -140,6 +140,9 @@ export class MvccStore {
     for (const id of head.pending) await generationLayout(root, id).all.clear()
     const generation = generationLayout(root, head.current)
     const metaBytes = await generation.meta.get(STATE_KEY)
+    // NB: head and meta are first written together, and a restore switches head only to a
+    // generation whose meta it checked; head without meta means the database was damaged.
+    if (headBytes !== undefined && metaBytes === undefined) throw new Error(`the KV store's generation ${head.current} has no state record`)
     const meta = metaBytes === undefined ? INITIAL_META : decodeMeta(metaBytes)
     if (meta.format !== FORMAT) throw new Error(`the KV store in this database has layout ${meta.format}; this version reads ${FORMAT}`)
     if (headBytes === undefined || metaBytes === undefined || head.pending.length > 0) {
@@ -377,7 +380,6 @@ export class MvccStore {
   async restore(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: { sync?: boolean } = {}): Promise<SnapshotHeader> {
     this.#assertOpen()
     const release = await this.#writer.lock()
-    const db = this.#root.db
     const old = this.#head
     const targetId = Math.max(old.current, ...old.pending) + 1
     const target = generationLayout(this.#root, targetId)

@@ -80,3 +80,23 @@ t.test('two stores share one database under different prefixes', async (t) => {
   t.equal(await two.get(utf8('k')), undefined)
   t.equal((await one.get(utf8('k')))?.version, 1)
 })
+
+t.test('open() clears generations a crashed restore left behind, and keeps the live one', async (t) => {
+  const dir = tempDir('leftover')
+  t.teardown(() => dir.remove())
+  const db = new Level(dir.path)
+  t.teardown(() => db.close())
+  const h = await Harness.on(db)
+  await h.put('live', 'yes')
+  const root = db.sublevel('kv', { keyEncoding: 'view', valueEncoding: 'view' })
+  // As a restore that died after recording its target generation and writing part of it.
+  const junk = root.sublevel('g7', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+  await junk.put('partial', 'data')
+  const { encodeHead } = await import('../../lib/kv/records.js')
+  await root.sublevel('head', { keyEncoding: 'utf8', valueEncoding: 'view' }).put('head', encodeHead({ current: 1, pending: [7] }))
+  const reopened = await MvccStore.open(db)
+  t.same(await junk.keys().all(), [], 'the partial generation is gone')
+  t.same((await reopened.get(utf8('live')))?.version, 1, 'the live state is intact')
+  const again = await MvccStore.open(db)
+  t.equal(again.appliedIndex, h.store.appliedIndex)
+})
