@@ -4,6 +4,7 @@ import t from 'tap'
 import { Level } from 'level'
 import { encodeEnvelope } from '../../lib/kv/codec.js'
 import { MvccStore } from '../../lib/kv/mvcc-store.js'
+import { encodeHead } from '../../lib/kv/records.js'
 import { Harness, tempDir, utf8 } from './helpers.js'
 
 t.test('a store reopened from LevelDB resumes where it was, without replaying', async (t) => {
@@ -92,8 +93,7 @@ t.test('open() clears generations a crashed restore left behind, and keeps the l
   // As a restore that died after recording its target generation and writing part of it.
   const junk = root.sublevel('g7', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
   await junk.put('partial', 'data')
-  const { encodeHead } = await import('../../lib/kv/records.js')
-  await root.sublevel('head', { keyEncoding: 'utf8', valueEncoding: 'view' }).put('head', encodeHead({ current: 1, pending: [7] }))
+  await root.sublevel<string, Uint8Array>('head', { keyEncoding: 'utf8', valueEncoding: 'view' }).put('head', encodeHead({ current: 1, pending: [7] }))
   const reopened = await MvccStore.open(db)
   t.same(await junk.keys().all(), [], 'the partial generation is gone')
   t.same((await reopened.get(utf8('live')))?.version, 1, 'the live state is intact')
