@@ -76,8 +76,9 @@ export function generationLayout(root: Root, id: number): Generation {
   }
 }
 
-/** The key of the one record of `head` and of `meta`. */
+/** The key of the one record of `head`. */
 export const HEAD_KEY: Uint8Array = new TextEncoder().encode('head')
+/** The key of the one record of `meta`. */
 export const STATE_KEY: Uint8Array = new TextEncoder().encode('state')
 
 const MAX_SUB = 0xffffffff

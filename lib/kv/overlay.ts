@@ -13,6 +13,7 @@ import { PendingMap } from './pending-map.js'
 import type { ReadSource, ScanRange } from './read-source.js'
 import type { ExtraOperation } from '../storage/level-database.js'
 
+/** A batch's pending writes over a read source; see the module comment. */
 export class Overlay implements ReadSource {
   readonly #base: ReadSource
   readonly #pending: Record<SublevelName, PendingMap>

@@ -43,10 +43,12 @@ export const FORMAT = 1
 /** The state of a new store. */
 export const INITIAL_META: MetaState = { format: FORMAT, appliedIndex: 0, revision: 1, compactRevision: 0, compactedThrough: 0 }
 
+/** Encodes the `meta` record. */
 export function encodeMeta(meta: MetaState): Uint8Array {
   return pack([meta.format, meta.appliedIndex, meta.revision, meta.compactRevision, meta.compactedThrough])
 }
 
+/** Decodes the `meta` record. */
 export function decodeMeta(bytes: Uint8Array): MetaState {
   const [format, appliedIndex, revision, compactRevision, compactedThrough] = unpack<number[]>(bytes)
   return { format, appliedIndex, revision, compactRevision, compactedThrough }
@@ -57,6 +59,7 @@ export function encodeCurrent(kv: KeyValue): Uint8Array {
   return pack([kv.value, kv.createRevision, kv.modRevision, kv.version, kv.lease])
 }
 
+/** Decodes a `key` record of `key`. */
 export function decodeCurrent(key: Uint8Array, bytes: Uint8Array): KeyValue {
   const [value, createRevision, modRevision, version, lease] = unpack<[Uint8Array, number, number, number, number]>(bytes)
   return { key: plain(key), value: plain(value), createRevision, modRevision, version, lease }
@@ -70,6 +73,7 @@ export function encodeRevision(kv: KeyValue): Uint8Array {
   return pack([kv.key, kv.value, kv.createRevision, kv.version, kv.lease])
 }
 
+/** Decodes a `rev` record written at `revision`. */
 export function decodeRevision(revision: number, bytes: Uint8Array): KeyValue {
   const [key, value, createRevision, version, lease] = unpack<[Uint8Array, Uint8Array, number, number, number]>(bytes)
   return { key: plain(key), value: plain(value), createRevision, modRevision: revision, version, lease }
@@ -88,6 +92,7 @@ export function encodeHist(sub: number, deleted: boolean): Uint8Array {
   return out
 }
 
+/** Decodes a `hist` value. */
 export function decodeHist(bytes: Uint8Array): { sub: number; deleted: boolean } {
   return { sub: readUint32(bytes, 0), deleted: bytes[4] === 1 }
 }
@@ -98,10 +103,12 @@ export interface LeaseRecord {
   readonly remainingTtlMs: number
 }
 
+/** Encodes a `lease` record. */
 export function encodeLease(lease: LeaseRecord): Uint8Array {
   return pack([lease.ttlSeconds, lease.remainingTtlMs])
 }
 
+/** Decodes a `lease` record. */
 export function decodeLease(bytes: Uint8Array): LeaseRecord {
   const [ttlSeconds, remainingTtlMs] = unpack<[number, number]>(bytes)
   return { ttlSeconds, remainingTtlMs }
@@ -113,10 +120,12 @@ export interface DedupRecord {
   readonly result: CommandResult
 }
 
+/** Encodes a `dedup` record. */
 export function encodeDedup(record: DedupRecord): Uint8Array {
   return pack([record.seq, record.result])
 }
 
+/** Decodes a `dedup` record (its result with plain `Uint8Array`s). */
 export function decodeDedup(bytes: Uint8Array): DedupRecord {
   const [seq, result] = unpack<[number, CommandResult]>(bytes)
   return { seq, result: normalizeBytes(result) }
@@ -128,10 +137,12 @@ export interface HeadRecord {
   readonly pending: readonly number[]
 }
 
+/** Encodes the `head` record. */
 export function encodeHead(head: HeadRecord): Uint8Array {
   return pack([head.current, head.pending])
 }
 
+/** Decodes the `head` record. */
 export function decodeHead(bytes: Uint8Array): HeadRecord {
   const [current, pending] = unpack<[number, number[]]>(bytes)
   return { current, pending }

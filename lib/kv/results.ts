@@ -31,6 +31,7 @@ export interface RangeResult {
   readonly revision: number
 }
 
+/** etcd's `PutResponse`. */
 export interface PutResult {
   readonly type: 'put'
   /** The revision of this put. */
@@ -39,6 +40,7 @@ export interface PutResult {
   readonly prevKv?: KeyValue
 }
 
+/** etcd's `DeleteRangeResponse`. */
 export interface DeleteRangeResult {
   readonly type: 'deleteRange'
   /** The revision of the deletion, or the current revision when nothing was deleted. */
@@ -48,6 +50,7 @@ export interface DeleteRangeResult {
   readonly prevKvs?: KeyValue[]
 }
 
+/** A range's result as a command or txn operation result. */
 export interface RangeOpResult extends RangeResult {
   readonly type: 'range'
 }
@@ -55,6 +58,7 @@ export interface RangeOpResult extends RangeResult {
 /** The result of one operation of a transaction. */
 export type TxnOpResult = PutResult | DeleteRangeResult | RangeOpResult
 
+/** etcd's `TxnResponse`. */
 export interface TxnResult {
   readonly type: 'txn'
   /** The revision of the transaction's writes, or the current revision if it wrote nothing. */
@@ -63,12 +67,14 @@ export interface TxnResult {
   readonly responses: TxnOpResult[]
 }
 
+/** etcd's `CompactionResponse`, with the new compact revision. */
 export interface CompactResult {
   readonly type: 'compact'
   readonly revision: number
   readonly compactRevision: number
 }
 
+/** etcd's `LeaseGrantResponse`. */
 export interface LeaseGrantResult {
   readonly type: 'leaseGrant'
   readonly revision: number
@@ -76,6 +82,7 @@ export interface LeaseGrantResult {
   readonly ttlSeconds: number
 }
 
+/** etcd's `LeaseRevokeResponse`, with the number of keys deleted. */
 export interface LeaseRevokeResult {
   readonly type: 'leaseRevoke'
   /** The revision of the deletion of the attached keys, or the current one if there were none. */
@@ -83,11 +90,13 @@ export interface LeaseRevokeResult {
   readonly deleted: number
 }
 
+/** etcd's `LeaseCheckpointResponse`. */
 export interface LeaseCheckpointResult {
   readonly type: 'leaseCheckpoint'
   readonly revision: number
 }
 
+/** The result of expiring leases. */
 export interface LeaseExpireResult {
   readonly type: 'leaseExpire'
   readonly revision: number

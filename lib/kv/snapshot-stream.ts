@@ -12,8 +12,9 @@ import { bytesEqual, isBytes, plain } from './bytes.js'
 import { InvalidSnapshotError } from './errors.js'
 import { pack, unpack } from './records.js'
 
-/** The stream's name and version, in its header. */
+/** The stream's name, in its header. */
 export const SNAPSHOT_FORMAT = 'metastore-kv-snapshot'
+/** The stream's version, in its header; a reader refuses other versions. */
 export const SNAPSHOT_VERSION = 1
 
 /** Default upper bound of a data chunk's records, in bytes (a single larger record gets a chunk of its own). */

@@ -20,6 +20,7 @@ export interface BatchState {
   readonly events: RevisionEvents[]
 }
 
+/** The writes of one command, at one revision; see the module comment. */
 export class WriteTxn {
   readonly #batch: BatchState
   /** The revision this transaction's writes get. */
