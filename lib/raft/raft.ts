@@ -91,6 +91,32 @@ function payloadSize(ents: readonly Entry[]): number {
 }
 
 /**
+ * The bytes a batch adds to the uncommitted bound. Only application data counts: membership
+ * changes are small and rare, and the leader must always be able to append the entry that leaves
+ * a joint configuration.
+ */
+export function uncommittedBytes(ents: readonly Entry[]): number {
+  let n = 0
+  for (const e of ents) if (e.type === EntryType.Normal) n += e.data.length
+  return n
+}
+
+/**
+ * Whether an append's entries follow its index without gaps, with terms that never decrease and
+ * never pass the leader's, and a commit index that is a safe integer.
+ */
+export function wellFormedAppend(m: Message): boolean {
+  if (!Number.isSafeInteger(m.index) || m.index < 0 || !Number.isSafeInteger(m.commit) || m.commit < 0) return false
+  let prevTerm = m.logTerm
+  for (let i = 0; i < m.entries.length; i++) {
+    const e = m.entries[i]
+    if (e.index !== m.index + 1 + i || e.term < prevTerm || e.term > m.term || !(e.data instanceof Uint8Array)) return false
+    prevTerm = e.term
+  }
+  return true
+}
+
+/**
  * One Raft node's protocol state machine. Pure and deterministic: time arrives as {@link tick},
  * input as {@link step}, and output accumulates in `msgs`, `readStates` and the log's unstable
  * part, which {@link RawNode} hands to the driver in a Ready.
@@ -276,7 +302,29 @@ export class Raft {
     // The follower may not have all committed entries yet: tell it only what it can check.
     const pr = this.trk.progress.get(to)!
     const commit = Math.min(pr.match, this.log.committed)
-    this.send({ type: MessageType.Heartbeat, to, commit, context })
+    // `index` carries the heartbeat round, which the follower echoes (the read lease).
+    this.send({ type: MessageType.Heartbeat, to, commit, context, index: this.heartbeatRound })
+  }
+
+  /** Ticks since this node started: the core's only notion of time. */
+  ticks = 0
+  /** Leader: heartbeat rounds sent in this term, and the tick each was sent at. */
+  heartbeatRound = 0
+  roundSentAt = new Map<number, number>()
+
+  /**
+   * Whether the leader's lease holds: a quorum acknowledged a heartbeat round sent less than an
+   * election timeout (less one tick, for the phase between nodes' ticks) ago. Followers that
+   * acknowledged it grant no vote until an election timeout after receiving it, so no other
+   * leader can exist yet, if ticks run at the same rate everywhere.
+   */
+  leaseValid(): boolean {
+    if (this.state !== 'leader' || !this.checkQuorum) return false
+    const round = this.trk.config.voters.committedIndex((id) =>
+      id === this.id ? this.heartbeatRound : this.trk.progress.get(id)?.ackedRound,
+    )
+    const sent = this.roundSentAt.get(round)
+    return sent !== undefined && this.ticks - sent < this.electionTimeout - 1
   }
 
   bcastAppend(): void {
@@ -290,6 +338,9 @@ export class Raft {
   }
 
   bcastHeartbeatWithContext(context: Uint8Array | undefined): void {
+    this.heartbeatRound++
+    this.roundSentAt.set(this.heartbeatRound, this.ticks)
+    this.roundSentAt.delete(this.heartbeatRound - 4 * this.electionTimeout)
     this.trk.visit((id) => {
       if (id !== this.id) this.sendHeartbeat(id, context)
     })
@@ -329,7 +380,7 @@ export class Raft {
   }
 
   increaseUncommittedSize(ents: readonly Entry[]): boolean {
-    const s = payloadSize(ents)
+    const s = uncommittedBytes(ents)
     // Always accept a proposal when nothing is uncommitted, so that one large entry can pass.
     if (this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize) return false
     this.uncommittedSize += s
@@ -360,7 +411,10 @@ export class Raft {
       if (id === this.id) fresh.match = Math.min(lastIndex, this.log.unstable.offset - 1)
       this.trk.progress.set(id, fresh)
     })
+    this.heartbeatRound = 0
+    this.roundSentAt = new Map()
     this.pendingConfIndex = 0
+    this.pendingTransferTerm = 0
     this.uncommittedSize = 0
     this.readOnly = new ReadOnly(this.readOnly.option)
     this.pendingReadIndexMessages = []
@@ -425,6 +479,7 @@ export class Raft {
   // --- Time ---------------------------------------------------------------------------------
 
   tick(): void {
+    this.ticks++
     this.tickFn()
   }
 
@@ -479,10 +534,16 @@ export class Raft {
     // A committed conf change not yet applied could change who votes; wait until it is applied.
     if (this.hasUnappliedConfChanges()) {
       this.logger.warn(`${this.id} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`)
+      // A leader handing over (often because it removed itself, in the very entry we have not
+      // applied yet) is waiting on us: campaign as soon as it is applied (see appliedTo).
+      if (t === 'transfer') this.pendingTransferTerm = this.term
       return
     }
     this.campaign(t)
   }
+
+  /** The term in which a TimeoutNow arrived that could not be acted on yet, or 0. */
+  pendingTransferTerm = 0
 
   hasUnappliedConfChanges(): boolean {
     if (this.log.applied >= this.log.committed) return false
@@ -564,7 +625,12 @@ export class Raft {
     } else if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         const force = m.context !== undefined && m.context.length === 1 && m.context[0] === CAMPAIGN_TRANSFER[0]
-        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout
+        // With lease-based reads, a node that just (re)started also honours the lease it may have
+        // promised before a crash: it knows no leader yet, but one may be serving reads on it.
+        const inLease =
+          this.checkQuorum &&
+          ((this.lead !== NONE && this.electionElapsed < this.electionTimeout) ||
+            (this.readOnly.option === 'lease-based' && this.ticks < this.electionTimeout))
         if (!force && inLease) {
           // Raft thesis §4.2.3: a node that heard from a leader within the minimum election
           // timeout ignores vote requests, so that a removed or partitioned node rejoining with a
@@ -590,10 +656,11 @@ export class Raft {
         }
       }
     } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === MessageType.Heartbeat || m.type === MessageType.App)) {
-        // A leader from an older term (e.g. after a partition) keeps sending. With check-quorum or
-        // pre-vote, we would never disturb it with a higher-term vote request, so tell it our term
-        // directly and let it step down. Otherwise it could keep a node stuck forever.
+      if (m.type === MessageType.Heartbeat || m.type === MessageType.App) {
+        // A leader from an older term keeps sending (after a partition, or removed and handing
+        // over). Nothing else may reach it with our term: with check-quorum or pre-vote we never
+        // send it a higher-term vote request, and a removed leader gets none at all. So tell it
+        // our term directly and let it step down.
         this.send({ type: MessageType.AppResp, to: m.from })
       } else if (m.type === MessageType.PreVote || m.type === MessageType.Vote) {
         // Raft §5.1: reject a stale request with our term, so that the candidate learns it. A
@@ -640,6 +707,11 @@ export class Raft {
   // --- Handlers shared by followers and candidates -----------------------------------------
 
   handleAppendEntries(m: Message): void {
+    if (!wellFormedAppend(m)) {
+      // Bad input loses nothing: refuse it whole rather than take part of it in.
+      this.logger.warn(`${this.id} ignored a malformed MsgApp from ${m.from} at index ${m.index}`)
+      return
+    }
     if (m.index < this.log.committed) {
       // Everything up to our commit index matches the leader's log (Log Matching): answer with
       // the commit index so the leader can move on.
@@ -663,7 +735,7 @@ export class Raft {
 
   handleHeartbeat(m: Message): void {
     this.log.commitTo(m.commit)
-    this.send({ type: MessageType.HeartbeatResp, to: m.from, context: m.context })
+    this.send({ type: MessageType.HeartbeatResp, to: m.from, context: m.context, index: m.index })
   }
 
   handleSnapshot(m: Message): void {
@@ -811,6 +883,11 @@ export class Raft {
     const oldApplied = this.log.applied
     const newApplied = Math.max(index, oldApplied)
     this.log.appliedTo(newApplied)
+    if (this.pendingTransferTerm !== 0) {
+      const term = this.pendingTransferTerm
+      this.pendingTransferTerm = 0
+      if (term === this.term && this.state === 'follower') this.hup('transfer')
+    }
     if (this.state === 'leader') this.reduceUncommittedSize(appliedBytes)
     if (this.trk.config.autoLeave && newApplied >= this.pendingConfIndex && this.state === 'leader') {
       // The joint configuration is applied: propose leaving it. Appended directly (not through

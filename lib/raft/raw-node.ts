@@ -1,5 +1,5 @@
 import { encodeConfChange } from './conf-change-codec.js'
-import { Raft, type RaftConfig, type StepResult } from './raft.js'
+import { Raft, uncommittedBytes, type RaftConfig, type StepResult } from './raft.js'
 import type { ProgressState } from './tracker/progress.js'
 import {
   EntryType,
@@ -171,6 +171,7 @@ export class RawNode {
    * should be unique) appears in a Ready; the read may be served once that index is applied.
    */
   readIndex(context: Uint8Array): StepResult {
+    if (!(context instanceof Uint8Array) || context.length === 0) throw new TypeError('readIndex needs a non-empty context')
     return this.raft.step(makeMessage({ type: MessageType.ReadIndex, context }))
   }
 
@@ -223,8 +224,7 @@ export class RawNode {
     const mustSync = entries.length > 0 || hs.term !== this.#prevHardState.term || hs.vote !== this.#prevHardState.vote
     if (softChanged) this.#prevSoftState = ss
     if (hardChanged) this.#prevHardState = hs
-    let committedBytes = 0
-    for (const e of committedEntries) committedBytes += e.data.length
+    const committedBytes = uncommittedBytes(committedEntries)
     const last = entries.length > 0 ? entries[entries.length - 1] : undefined
     this.#pending = {
       lastEntry: last ? { index: last.index, term: last.term } : undefined,

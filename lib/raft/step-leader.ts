@@ -49,13 +49,14 @@ export function sendReadIndexResponse(r: Raft, m: Message): void {
   if (r.trk.isSingleton()) {
     // Alone, the commit index is ours to decide: no quorum round is needed.
     r.respondToReadIndex(m, r.log.committed)
-  } else if (r.readOnly.option === 'safe') {
-    r.readOnly.addRequest(r.log.committed, m)
-    // The leader acknowledges its own heartbeat.
-    r.readOnly.recvAck(r.id, m.context)
-    r.bcastHeartbeatWithContext(m.context)
-  } else {
+  } else if (r.readOnly.option === 'lease-based' && r.leaseValid()) {
     r.respondToReadIndex(m, r.log.committed)
+  } else {
+    // A quorum round: heartbeats carrying the request's round context (the leader acknowledges
+    // its own). Also the fallback of lease-based reads when the lease has run out.
+    const ctx = r.readOnly.addRequest(r.log.committed, m)
+    r.readOnly.recvAck(r.id, ctx)
+    r.bcastHeartbeatWithContext(ctx)
   }
 }
 
@@ -152,8 +153,9 @@ export function stepLeader(r: Raft, m: Message): StepResult {
       pr.recentActive = true
       pr.probeSent = false
       if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne()
+      if (m.index > pr.ackedRound && m.index <= r.heartbeatRound) pr.ackedRound = m.index
       if (pr.match < r.log.lastIndex()) r.sendAppend(m.from)
-      if (r.readOnly.option !== 'safe' || !m.context || m.context.length === 0) return 'ok'
+      if (!m.context || m.context.length === 0) return 'ok'
       const acks = r.readOnly.recvAck(m.from, m.context)
       if (!acks) return 'ok'
       const votes = new Map<number, boolean>()

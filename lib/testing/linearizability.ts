@@ -76,8 +76,10 @@ export function checkLinearizable<S, I, O>(
 }
 
 function checkOne<S, I, O>(ops: ReadonlyArray<Operation<I, O>>, model: Model<S, I, O>, maxSteps: number): boolean | 'timeout' {
-  // Build the event list: calls and returns in time order. At equal times a return comes first,
-  // so that an operation that returned at t precedes one called at t.
+  // Build the event list: calls and returns in time order. At equal times calls come first: two
+  // operations that meet at one instant are treated as concurrent (the reading that never claims
+  // a violation that did not happen), and an operation that returned the instant it was called
+  // keeps its call before its return.
   const events: Entry[] = []
   ops.forEach((o, i) => {
     const call: Entry = { op: i, isCall: true, time: o.call, prev: undefined, next: undefined, match: undefined }
@@ -85,7 +87,7 @@ function checkOne<S, I, O>(ops: ReadonlyArray<Operation<I, O>>, model: Model<S, 
     call.match = ret
     events.push(call, ret)
   })
-  events.sort((a, b) => a.time - b.time || (a.isCall === b.isCall ? a.op - b.op : a.isCall ? 1 : -1))
+  events.sort((a, b) => a.time - b.time || (a.isCall === b.isCall ? a.op - b.op : a.isCall ? -1 : 1))
   const head: Entry = { op: -1, isCall: false, time: -Infinity, prev: undefined, next: undefined, match: undefined }
   let prev = head
   for (const e of events) {
@@ -110,7 +112,24 @@ function checkOne<S, I, O>(ops: ReadonlyArray<Operation<I, O>>, model: Model<S, 
     if (e.next) e.next.prev = e
   }
 
-  const linearized = new Uint32Array(Math.ceil(ops.length / 32))
+  // The set of operations linearized so far is identified by two running 32-bit hashes (XOR of
+  // a fixed random value per operation), so that the memo key costs O(1) to maintain. A collision
+  // would need both to agree: about one chance in 2^64 per pair of sets.
+  const salt1 = new Uint32Array(ops.length)
+  const salt2 = new Uint32Array(ops.length)
+  let x = 0x9e3779b9
+  for (let i = 0; i < ops.length; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    salt1[i] = x >>> 0
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    salt2[i] = x >>> 0
+  }
+  let h1 = 0
+  let h2 = 0
   const seen = new Set<string>()
   const stack: Array<{ entry: Entry; state: S }> = []
   let state = model.init()
@@ -125,17 +144,19 @@ function checkOne<S, I, O>(ops: ReadonlyArray<Operation<I, O>>, model: Model<S, 
       const op = ops[entry.op]
       const next = model.step(state, op.input, op.output)
       if (next !== undefined) {
-        linearized[entry.op >>> 5] |= 1 << (entry.op & 31)
-        const key = `${Array.from(linearized).join(',')}|${model.hash(next.state)}`
+        const n1 = (h1 ^ salt1[entry.op]) >>> 0
+        const n2 = (h2 ^ salt2[entry.op]) >>> 0
+        const key = `${n1}:${n2}|${model.hash(next.state)}`
         if (!seen.has(key)) {
           seen.add(key)
           stack.push({ entry, state })
           state = next.state
+          h1 = n1
+          h2 = n2
           lift(entry)
           entry = head.next
           continue
         }
-        linearized[entry.op >>> 5] &= ~(1 << (entry.op & 31))
       }
       entry = entry.next
     } else {
@@ -143,7 +164,8 @@ function checkOne<S, I, O>(ops: ReadonlyArray<Operation<I, O>>, model: Model<S, 
       const top = stack.pop()
       if (!top) return false
       state = top.state
-      linearized[top.entry.op >>> 5] &= ~(1 << (top.entry.op & 31))
+      h1 = (h1 ^ salt1[top.entry.op]) >>> 0
+      h2 = (h2 ^ salt2[top.entry.op]) >>> 0
       unlift(top.entry)
       entry = top.entry.next
     }

@@ -39,13 +39,16 @@ t.test('§8 safe mode: a read needs a heartbeat round acknowledged by a quorum',
   net.clearTrace()
   net.readIndex(1, 'r1')
   net.stabilize()
-  t.equal(net.dropped.filter((m) => m.type === MessageType.Heartbeat && text(m.context) === 'r1').length, 2, 'a heartbeat round carries the read')
+  // The round's heartbeats carry a context of the leader's own (requesters' contexts may collide).
+  const round = net.dropped.filter((m) => m.type === MessageType.Heartbeat && (m.context?.length ?? 0) > 0)
+  t.equal(round.length, 2, 'a heartbeat round carries the read')
+  const ctx = text(round[0].context)
   t.same(reads(net, 1), [], 'no answer without acknowledgements')
   net.recover()
   net.isolate(3)
   net.tick(1)
   t.same(reads(net, 1), [[committed, 'r1']], 'the leader and 2 are a quorum')
-  t.ok(net.sent(MessageType.HeartbeatResp, { from: 2 }).some((m) => text(m.context) === 'r1'), 'confirmed by 2’s answer')
+  t.ok(net.sent(MessageType.HeartbeatResp, { from: 2 }).some((m) => text(m.context) === ctx), 'confirmed by 2’s answer')
 })
 
 t.test('§8 safe mode: reads queued together are confirmed by one round, in order', async (t) => {
@@ -123,6 +126,9 @@ t.test('§8 lease-based reads need check-quorum and are answered without a round
   net.elect(1)
   net.propose(1, 'w')
   net.stabilize()
+  // The lease starts with a heartbeat round a quorum acknowledged.
+  net.tickAll()
+  net.stabilize()
   net.isolate(2)
   net.isolate(3)
   net.clearTrace()
@@ -171,10 +177,9 @@ t.test('§8 lease-based: a partitioned leader stops answering before a new leade
     }
   }
   t.ok(newLeader !== undefined, `a new leader (${newLeader}) was elected meanwhile`)
-  // BUG (reported): the old leader keeps its lease until its next failed check-quorum, up to two
-  // election timeouts after the last acknowledgement, while the followers' lease is one: the new
-  // leader commits in between and the old one serves stale reads (as in etcd-io/raft#166).
-  t.same(stale, [], 'no stale lease read', { todo: 'leader lease outlives the followers’ lease (up to 2 election timeouts)' })
+  // The lease runs from the sending of the last round a quorum acknowledged and ends a tick short
+  // of the followers' (it once ran until the next failed check-quorum, as in etcd-io/raft#166).
+  t.same(stale, [], 'no stale lease read')
 })
 
 t.test('§8 a read with an empty context is refused or answered, never left pending', async (t) => {
@@ -187,11 +192,8 @@ t.test('§8 a read with an empty context is refused or answered, never left pend
     result = err instanceof TypeError ? 'TypeError' : String(err)
   }
   net.tickAll(3)
-  // BUG (reported): 'ok' is returned, but heartbeats with an empty context are never counted as
-  // acknowledgements, so the read is never answered (until a later read with a context is).
-  t.ok(result === 'TypeError' || net.node(1).readStates.length === 1, `answered or refused (got ${result}, ${net.node(1).readStates.length} read states)`, {
-    todo: 'empty ReadIndex context hangs silently',
-  })
+  // An empty context could never be matched to its answer: it is refused up front.
+  t.equal(result, 'TypeError', 'refused with a TypeError')
 })
 
 t.test('§8 reads from two followers with the same context are both answered', async (t) => {
@@ -202,7 +204,6 @@ t.test('§8 reads from two followers with the same context are both answered', a
   net.stabilize()
   net.tickAll(3)
   t.equal(net.node(2).readStates.length, 1, '2 answered')
-  // BUG (reported): the leader keys pending reads by context alone, so the second request is
-  // dropped silently and 3 never hears back; contexts must be unique cluster-wide.
-  t.equal(net.node(3).readStates.length, 1, '3 answered', { todo: 'pending reads keyed by context only, not (requester, context)' })
+  // The leader keys each request by its own sequence number, not by the requester's context.
+  t.equal(net.node(3).readStates.length, 1, '3 answered')
 })

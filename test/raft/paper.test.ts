@@ -123,9 +123,9 @@ t.test('§5.1 stale-term messages are rejected or ignored', async (t) => {
           // The (pre-)candidate learns our term from the rejection.
           const resp = type === MessageType.Vote ? MessageType.VoteResp : MessageType.PreVoteResp
           t.same(out.map((m) => [m.type, m.to, m.term, m.reject]), [[resp, 2, 2, true]], `${what}: rejected with our term`)
-        } else if (config.preVote && (type === MessageType.App || type === MessageType.Heartbeat)) {
-          // With pre-vote or check-quorum, a stale leader would never hear a higher-term vote
-          // request from us: tell it our term directly.
+        } else if (type === MessageType.App || type === MessageType.Heartbeat) {
+          // A stale leader may never hear a higher-term vote request from us (pre-vote and
+          // check-quorum suppress them; a removed leader gets none): tell it our term directly.
           t.same(out.map((m) => [m.type, m.to, m.term]), [[MessageType.AppResp, 2, 2]], `${what}: answered with our term`)
         } else {
           t.same(out, [], `${what}: ignored`)

@@ -8,6 +8,7 @@ import { StateMachineSafetyChecker } from './checkers/state-machine-safety.js'
 import { Violation } from './checkers/violation.js'
 import { EventHeap } from './heap.js'
 import type { SimOptions } from './options.js'
+import { checkLinearizable, kvModel, type KvInput, type KvOutput, type Operation } from '../../lib/testing/linearizability.js'
 import { entryHash, fnv, SimNode } from './sim-node.js'
 
 type SimEvent =
@@ -34,6 +35,9 @@ export interface SimStats {
   snapshotsSent: number
   messages: number
   dropped: number
+  /** Client operations checked for linearizability, and searches that gave up. */
+  linearizabilityOps: number
+  linearizabilityTimeouts: number
   finalMembers: string
   traceHash: string
 }
@@ -71,7 +75,13 @@ export class Cluster {
   /** The membership at the highest applied conf change, as applied anywhere. */
   #latestConf: { index: number; cs: ConfState } = { index: 0, cs: { voters: [], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false } }
   #committedAnywhere = 0
-  readonly stats = { elections: 0, crashes: 0, partitions: 0, confChanges: 0, transfers: 0, snapshotsSent: 0, messages: 0, dropped: 0 }
+  readonly stats = { elections: 0, crashes: 0, partitions: 0, confChanges: 0, transfers: 0, snapshotsSent: 0, messages: 0, dropped: 0, linearizabilityOps: 0, linearizabilityTimeouts: 0 }
+  /** Every client operation, for the linearizability check at the end. */
+  readonly history: Array<Operation<KvInput, KvOutput>> = []
+  readonly #pendingPuts = new Map<string, { op: number; node: number; inc: number }>()
+  readonly #pendingReads = new Map<string, { op: number; node: number; inc: number }>()
+  /** Reads confirmed by ReadIndex, waiting for their node to apply up to their index. */
+  readonly #servable: Array<{ op: number; node: number; inc: number; index: number }> = []
   #marker: Uint8Array | undefined
   readonly #markerApplied = new Set<number>()
 
@@ -128,6 +138,7 @@ export class Cluster {
       }
       if (!this.#step(nextCheck)) this.now = nextCheck
     }
+    this.#checkHistory()
     return {
       ...this.stats,
       elections: this.electionSafety.terms,
@@ -288,14 +299,30 @@ export class Cluster {
     for (const e of rd.committedEntries) {
       if (e.type === 1) this.#trace_(`${n.id} applies conf change ${e.index}@${e.term}: ${decoder.decode(e.data)}`)
       const prev = n.state.index
-      n.apply(e)
+      const cmd = n.apply(e)
       this.stateMachine.applied(n.id, prev, e.index, e.term, entryHash(e), n.state.hash, this.now)
+      const pending = cmd ? this.#pendingPuts.get(cmd.body) : undefined
+      if (pending && pending.node === n.id && pending.inc === n.incarnation) {
+        // Acknowledged to the client: its own node applied it.
+        const op = this.history[pending.op]
+        this.history[pending.op] = { ...op, output: true, return: this.now }
+        this.#pendingPuts.delete(cmd!.body)
+      }
       if (e.type === 1 && e.index > this.#latestConf.index) this.#latestConf = { index: e.index, cs: n.confState }
       if (this.#marker && e.data.length === this.#marker.length && decoder.decode(e.data) === decoder.decode(this.#marker)) {
         this.#markerApplied.add(n.id)
       }
     }
-    for (const rs of rd.readStates) this.reads.answered(decoder.decode(rs.context), n.id, rs.index, this.now)
+    for (const rs of rd.readStates) {
+      const ctx = decoder.decode(rs.context)
+      this.reads.answered(ctx, n.id, rs.index, this.now)
+      const pending = this.#pendingReads.get(ctx)
+      if (pending && pending.node === n.id && pending.inc === n.incarnation) {
+        this.#pendingReads.delete(ctx)
+        this.#servable.push({ ...pending, index: rs.index })
+      }
+    }
+    this.#serveReads(n)
     n.pendingReady = undefined
     raw.advance()
     n.maybeSnapshot()
@@ -308,6 +335,35 @@ export class Cluster {
     }
     this.#observe(n)
     if (thenLoop) this.#maybeStartReady(n)
+  }
+
+  /** Serves the reads of `n` whose read index it has applied: the value of the key now. */
+  #serveReads(n: SimNode): void {
+    for (let i = 0; i < this.#servable.length; i++) {
+      const r = this.#servable[i]
+      if (r.node !== n.id || r.inc !== n.incarnation || r.index > n.state.index) continue
+      const op = this.history[r.op]
+      this.history[r.op] = { ...op, output: n.state.kv[op.key] ?? null, return: this.now }
+      this.#servable.splice(i--, 1)
+    }
+  }
+
+  /**
+   * The client history is linearizable. A write whose outcome is unknown and whose value nobody
+   * read is dropped first: it may always be taken as never having happened, and keeping it only
+   * makes the search larger.
+   */
+  #checkHistory(): void {
+    const observed = new Set<KvOutput>()
+    for (const op of this.history) if (op.input.type === 'get' && op.output !== undefined) observed.add(op.output)
+    // A read that never got an answer constrains nothing either.
+    const history = this.history.filter(
+      (op) => op.output !== undefined || (op.input.type === 'put' && observed.has(op.input.value)),
+    )
+    const r = checkLinearizable(history, kvModel, { maxSteps: 300_000 })
+    if (!r.ok) throw new Violation('correctness', 'linearizability', this.now, `the history of key ${r.key} is not linearizable`)
+    this.stats.linearizabilityOps = history.length
+    if (r.timedOut) this.stats.linearizabilityTimeouts++
   }
 
   #retire(n: SimNode): void {
@@ -397,12 +453,23 @@ export class Cluster {
         const alive = this.#aliveNodes()
         if (alive.length === 0) return
         const n = alive[rng.int(alive.length)]
-        const size = rng.chance(0.1) ? rng.int(300) : 4
-        const body = `c${this.#proposals++}:`.padEnd(size, 'x')
-        const r = rng.chance(0.2)
-          ? n.raw!.proposeBatch([encoder.encode(body), encoder.encode(`${body}b`)])
-          : n.raw!.propose(encoder.encode(body))
-        this.#trace_(`propose ${body.slice(0, 12)} at ${n.id}: ${r}`)
+        const size = rng.chance(0.1) ? rng.int(300) : 0
+        const count = rng.chance(0.2) ? 2 : 1
+        const cmds = Array.from({ length: count }, () => {
+          const { client, seq } = n.nextClientSeq()
+          const key = `k${rng.int(10)}`
+          const value = `v${this.#proposals++}`.padEnd(size, 'x')
+          return { body: `c${this.#proposals}|${client}|${seq}|${key}|${value}`, key, value }
+        })
+        const r = count === 2 ? n.raw!.proposeBatch(cmds.map((c) => encoder.encode(c.body))) : n.raw!.propose(encoder.encode(cmds[0].body))
+        this.#trace_(`propose ${cmds.map((c) => c.body.slice(0, 24)).join(',')} at ${n.id}: ${r}`)
+        if (r === 'ok') {
+          // Accepted (appended, or forwarded): from now on it may take effect.
+          for (const c of cmds) {
+            const op = this.history.push({ key: c.key, input: { type: 'put', value: c.value }, output: undefined, call: this.now, return: undefined }) - 1
+            this.#pendingPuts.set(c.body, { op, node: n.id, inc: n.incarnation })
+          }
+        }
         this.#afterMutation(n)
         return
       }
@@ -410,9 +477,12 @@ export class Cluster {
         const alive = this.#aliveNodes()
         if (alive.length === 0) return
         const n = alive[rng.int(alive.length)]
-        const key = `r${this.#reads++}`
-        this.reads.issued(key, n.id, this.#committedAnywhere, this.now)
-        n.raw!.readIndex(encoder.encode(key))
+        const ctx = `r${this.#reads++}`
+        const key = `k${rng.int(10)}`
+        this.reads.issued(ctx, n.id, this.#committedAnywhere, this.now)
+        const op = this.history.push({ key, input: { type: 'get' }, output: undefined, call: this.now, return: undefined }) - 1
+        this.#pendingReads.set(ctx, { op, node: n.id, inc: n.incarnation })
+        n.raw!.readIndex(encoder.encode(ctx))
         this.#afterMutation(n)
         return
       }

@@ -16,6 +16,8 @@ export interface SimOptions {
   readonly heartbeatTick: number
   readonly preVote: boolean
   readonly checkQuorum: boolean
+  /** Serve ReadIndex from the leader's lease (needs checkQuorum). */
+  readonly leaseReads: boolean
   readonly maxSizePerMsg: number
   readonly maxInflightMsgs: number
   readonly maxUncommittedEntriesSize: number
@@ -51,6 +53,7 @@ export function deriveOptions(seed: number, nodes: number, overrides: Partial<Si
     heartbeatTick: pick([1, 1, 2]),
     preVote: rng.chance(0.8),
     checkQuorum: rng.chance(0.8),
+    leaseReads: rng.chance(0.5),
     maxSizePerMsg: pick([1, 64, 1024, 1024 * 1024]),
     maxInflightMsgs: pick([1, 4, 256]),
     maxUncommittedEntriesSize: pick([256, 1 << 20]),

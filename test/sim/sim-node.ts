@@ -19,10 +19,37 @@ export function entryHash(e: Entry): number {
   return fnv((0x811c9dc5 ^ e.type) >>> 0, e.data)
 }
 
-/** The replicated state machine of the simulation: a hash chain over every applied entry. */
+/**
+ * The replicated state machine of the simulation: a hash chain over every applied entry, and a
+ * small key-value map written by client commands (`c<n>|<client>|<seq>|<key>|<value>`), with the
+ * last sequence applied per client so that a command proposed twice (a retry, a duplicated
+ * forward) takes effect once (DESIGN rule 4).
+ */
 export interface SimState {
   index: number
   hash: number
+  kv: Record<string, string>
+  clients: Record<string, number>
+}
+
+export function initialState(): SimState {
+  return { index: 0, hash: 0x811c9dc5, kv: {}, clients: {} }
+}
+
+export interface ClientCommand {
+  readonly body: string
+  readonly client: string
+  readonly seq: number
+  readonly key: string
+  readonly value: string
+}
+
+export function parseCommand(data: Uint8Array): ClientCommand | undefined {
+  if (data.length === 0 || data[0] !== 0x63 /* c */) return undefined
+  const body = decoder.decode(data)
+  const parts = body.split('|')
+  if (parts.length < 5) return undefined
+  return { body, client: parts[1], seq: Number(parts[2]), key: parts[3], value: parts[4] }
 }
 
 const encoder = new TextEncoder()
@@ -33,7 +60,7 @@ export function encodeState(s: SimState): Uint8Array {
 }
 
 export function decodeState(data: Uint8Array): SimState {
-  if (data.length === 0) return { index: 0, hash: 0x811c9dc5 }
+  if (data.length === 0) return initialState()
   return JSON.parse(decoder.decode(data)) as SimState
 }
 
@@ -45,7 +72,7 @@ export class SimNode {
   readonly id: number
   readonly disk = new MemoryStorage()
   raw: RawNode | undefined
-  state: SimState = { index: 0, hash: 0x811c9dc5 }
+  state: SimState = initialState()
   /** The membership as of the applied index. */
   confState: ConfState = emptyConfState()
   /** A Ready handed out and being persisted (disk latency). */
@@ -81,6 +108,7 @@ export class SimNode {
   start(): void {
     if (this.raw) throw new Error(`node ${this.id} already running`)
     this.incarnation++
+    this.#clientSeq = 0
     const snap = this.disk.snapshot()
     this.state = decodeState(snap.data)
     this.confState = snap.metadata.confState
@@ -93,6 +121,7 @@ export class SimNode {
       heartbeatTick: this.#options.heartbeatTick,
       preVote: this.#options.preVote,
       checkQuorum: this.#options.checkQuorum,
+      readOnlyOption: this.#options.leaseReads && this.#options.checkQuorum ? 'lease-based' : 'safe',
       maxSizePerMsg: this.#options.maxSizePerMsg,
       maxInflightMsgs: this.#options.maxInflightMsgs,
       maxUncommittedEntriesSize: this.#options.maxUncommittedEntriesSize,
@@ -122,13 +151,29 @@ export class SimNode {
     this.confState = s.metadata.confState
   }
 
-  /** Applies one committed entry; returns the state hash after it. */
-  apply(e: Entry): void {
+  /**
+   * Applies one committed entry. Returns the client command if it took effect (not a duplicate).
+   */
+  apply(e: Entry): ClientCommand | undefined {
     if (e.type === EntryType.ConfChange) {
       this.confState = this.raw!.applyConfChange(decodeConfChange(e.data))
     }
-    this.state = { index: e.index, hash: fnv((this.state.hash ^ e.term) >>> 0, encoder.encode(`${e.index}:${entryHash(e)}`)) }
+    const s = this.state
+    s.index = e.index
+    s.hash = fnv((s.hash ^ e.term) >>> 0, encoder.encode(`${e.index}:${entryHash(e)}`))
+    const cmd = e.type === EntryType.Normal ? parseCommand(e.data) : undefined
+    if (!cmd || (s.clients[cmd.client] ?? 0) >= cmd.seq) return undefined
+    s.clients[cmd.client] = cmd.seq
+    s.kv[cmd.key] = cmd.value
+    return cmd
   }
+
+  /** This incarnation's client id and next sequence number. */
+  nextClientSeq(): { client: string; seq: number } {
+    return { client: `${this.id}.${this.incarnation}`, seq: ++this.#clientSeq }
+  }
+
+  #clientSeq = 0
 
   /** Takes a snapshot of the applied state and compacts the log behind it. */
   maybeSnapshot(): void {

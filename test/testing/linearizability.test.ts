@@ -125,3 +125,10 @@ t.test('a large history is checked in bounded steps', async (t) => {
   t.ok(r.ok)
   t.notOk(r.timedOut, 'no timeout')
 })
+
+t.test('an operation that returns at the instant it is called', async (t) => {
+  const h = [op('a', { type: 'put', value: '1' }, true, 5, 5), op('a', { type: 'get' }, '1', 6, 7)]
+  t.ok(checkLinearizable(h, kvModel).ok)
+  const meet = [op('a', { type: 'put', value: '1' }, true, 0, 5), op('a', { type: 'get' }, null, 5, 6)]
+  t.ok(checkLinearizable(meet, kvModel).ok, 'operations that meet at one instant are concurrent')
+})

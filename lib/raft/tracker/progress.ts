@@ -27,6 +27,8 @@ export class Progress {
   probeSent = false
   inflights: Inflights
   isLearner: boolean
+  /** The newest heartbeat round this follower acknowledged (for the leader's read lease). */
+  ackedRound = 0
 
   constructor(next: number, inflights: Inflights, isLearner: boolean, match = 0) {
     this.match = match
@@ -133,6 +135,7 @@ export class Progress {
     p.pendingSnapshot = this.pendingSnapshot
     p.recentActive = this.recentActive
     p.probeSent = this.probeSent
+    p.ackedRound = this.ackedRound
     return p
   }
 
