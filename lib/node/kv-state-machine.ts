@@ -1,0 +1,81 @@
+import { pack, unpack } from 'msgpackr'
+import type { MvccStore } from '../kv/mvcc-store.js'
+import type { RevisionEvents } from '../kv/results.js'
+import { EntryType, type ConfState, type Entry, type Snapshot } from '../raft/types.js'
+import { syncOptions, type LevelDatabase } from '../storage/level-database.js'
+import type { AppliedRequest, StateMachine } from './state-machine.js'
+
+const EMPTY = new Uint8Array(0)
+
+/** The membership record: the configuration and the applied index it belongs to. */
+interface ConfRecord {
+  readonly index: number
+  readonly confState: ConfState
+}
+
+/** The request id the driver tracks for a command envelope. */
+export function requestIdOf(clientId: string, seq: number): string {
+  return `${clientId}:${seq}`
+}
+
+/**
+ * The MVCC store as the driver's state machine. The membership is written with each batch of
+ * effects (as an extra operation of the store's own atomic write), so that the applied index and
+ * the configuration at it always agree on disk.
+ */
+export class KvStateMachine implements StateMachine {
+  readonly store: MvccStore
+  readonly #meta
+  readonly #db: LevelDatabase
+  /** Receives the watch events of each applied batch, in revision order. */
+  onEvents: ((events: readonly RevisionEvents[]) => void) | undefined
+
+  constructor(store: MvccStore, db: LevelDatabase, prefix = 'node') {
+    this.store = store
+    this.#db = db
+    this.#meta = db.sublevel<string, Uint8Array>(prefix, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  }
+
+  async open(): Promise<{ appliedIndex: number; confState: ConfState | undefined }> {
+    const appliedIndex = this.store.appliedIndex
+    const raw = await this.#meta.get('conf')
+    const rec = raw === undefined ? undefined : (unpack(raw) as ConfRecord)
+    // A record newer than the applied index is the trace of a snapshot restore that did not
+    // finish: report no membership, and the driver restores again from the log's snapshot.
+    if (rec === undefined || rec.index > appliedIndex) return { appliedIndex, confState: undefined }
+    return { appliedIndex, confState: rec.confState }
+  }
+
+  async apply(entries: readonly Entry[], confState: ConfState): Promise<ReadonlyArray<AppliedRequest | undefined>> {
+    const last = entries[entries.length - 1].index
+    const record: ConfRecord = { index: last, confState }
+    const batch = await this.store.apply(
+      // Membership entries carry no command but move the applied index.
+      entries.map((e) => ({ index: e.index, data: e.type === EntryType.Normal ? e.data : EMPTY })),
+      { extraOps: [{ type: 'put', sublevel: this.#meta, key: 'conf', value: pack(record) }] },
+    )
+    if (batch.events.length > 0) this.onEvents?.(batch.events)
+    const byIndex = new Map(batch.results.map((r) => [r.index, r]))
+    return entries.map((e) => {
+      const r = byIndex.get(e.index)
+      if (!r || r.clientId === '') return undefined
+      return { requestId: requestIdOf(r.clientId, r.seq), result: r.result }
+    })
+  }
+
+  async snapshot(): Promise<Uint8Array> {
+    const snap = await this.store.snapshot()
+    const chunks: Uint8Array[] = []
+    for await (const c of snap.chunks) chunks.push(c)
+    return pack(chunks)
+  }
+
+  async restore(snapshot: Snapshot): Promise<void> {
+    // Written first, with the snapshot's index: if the restore below does not finish, open()
+    // sees a record past the applied index and the driver restores again.
+    const record: ConfRecord = { index: snapshot.metadata.index, confState: snapshot.metadata.confState }
+    await this.#db.batch([{ type: 'put', sublevel: this.#meta, key: 'conf', value: pack(record) }], syncOptions(true))
+    const chunks = snapshot.data.length === 0 ? [] : (unpack(snapshot.data) as Uint8Array[])
+    await this.store.restore(chunks, { sync: true })
+  }
+}
