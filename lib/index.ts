@@ -1,8 +1,8 @@
 /**
  * metastore: an embeddable, strongly consistent, replicated key-value store for Node.js.
  *
- * This entry point exposes the building blocks the replicated KV (`createNode()`, to come) is made
- * of: the pure Raft core (`RawNode`), durable storage on abstract-level (`LevelLogStore` and the
+ * `createNode()` starts a member of a cluster and returns the typed KV API. This entry point also
+ * exposes the building blocks it is made of: the pure Raft core (`RawNode`), durable storage on abstract-level (`LevelLogStore` and the
  * `memoryStorage`, `levelStorage`, `rocksdbStorage` engines), the MVCC state machine
  * (`MvccStore`), the node driver (`RaftNode`), and the error classes.
  *
@@ -12,6 +12,22 @@ export * from './errors.js'
 export * from './raft/index.js'
 export * from './storage/index.js'
 export * from './kv/index.js'
+export { createNode } from './node/create-node.js'
+export type {
+  CreateNodeOptions,
+  MetastoreNode,
+  Kv,
+  KeyValue as KvEntry,
+  ValueCodec,
+  ReadOptions,
+  RangeOptions,
+  RangeResponse,
+  PutOptions,
+  KeySelector,
+  TxnCompare,
+  TxnRequestOp,
+  TxnResponseOp,
+} from './node/create-node.js'
 export { RaftNode } from './node/raft-node.js'
 export { KvStateMachine, requestIdOf } from './node/kv-state-machine.js'
 export type { RaftNodeOptions, RaftNodeEvents, RaftTuning } from './node/raft-node.js'

@@ -1,0 +1,319 @@
+import { randomBytes } from 'node:crypto'
+import { pack, unpack } from 'msgpackr'
+import { TooLargeError } from '../errors.js'
+import { encodeEnvelope } from '../kv/codec.js'
+import type { Command, Compare, CompareResult, RangeCommand, SortOrder, SortTarget, TxnOp } from '../kv/commands.js'
+import { toError } from '../kv/errors.js'
+import { prefixEnd } from '../kv/key-range.js'
+import { MvccStore } from '../kv/mvcc-store.js'
+import type { CommandResult, KeyValue as RawKeyValue, RangeResult, TxnOpResult } from '../kv/results.js'
+import type { RaftLogger } from '../raft/logger.js'
+import type { RaftStatus } from '../raft/raw-node.js'
+import type { ConfState, NodeId } from '../raft/types.js'
+import type { LevelLogStore } from '../storage/level-log-store.js'
+import type { Transport } from '../../transports/transport.js'
+import { KvStateMachine } from './kv-state-machine.js'
+import { RaftNode, type RaftTuning } from './raft-node.js'
+
+/** Encodes values of type V to bytes and back. The default is msgpackr (structured-clonable values). */
+export interface ValueCodec<V> {
+  encode(value: V): Uint8Array
+  decode(bytes: Uint8Array): V
+}
+
+const msgpackCodec: ValueCodec<unknown> = {
+  encode: (v) => pack(v),
+  decode: (b) => unpack(b),
+}
+
+export interface CreateNodeOptions<V> {
+  readonly id: NodeId
+  /** The initial voters of a new cluster (this node included). */
+  readonly peers?: readonly NodeId[]
+  /** Start empty and wait to be added by the cluster (`addLearner` / `addVoter` on a member). */
+  readonly join?: boolean
+  /** Where the Raft log lives; the KV state lives in the same database. */
+  readonly storage: LevelLogStore
+  readonly transport: Transport
+  readonly codec?: ValueCodec<V>
+  /** Milliseconds per Raft tick. Default 100. */
+  readonly tickMs?: number
+  /** Ticks without a leader before an election. Default 10. */
+  readonly electionTick?: number
+  /** Ticks between leader heartbeats. Default 1. */
+  readonly heartbeatTick?: number
+  /** Take a snapshot every this many applied entries. Default 10,000. */
+  readonly snapshotEvery?: number
+  /** How long a request may wait before failing with TIMEOUT (outcome unknown). Default 10 s. */
+  readonly requestTimeoutMs?: number
+  /** Default 1.5 KiB, as etcd's. */
+  readonly maxKeyBytes?: number
+  /** Default 1.5 MiB, as etcd's request limit. */
+  readonly maxValueBytes?: number
+  readonly raft?: RaftTuning
+  readonly logger?: RaftLogger
+}
+
+/** A key with its value and MVCC metadata (etcd's `KeyValue`). */
+export interface KeyValue<V> {
+  readonly key: string
+  readonly value: V
+  readonly createRevision: number
+  readonly modRevision: number
+  readonly version: number
+  readonly lease: number
+}
+
+export interface ReadOptions {
+  /** Read at this past revision (not yet compacted). Default: the latest. */
+  readonly revision?: number
+  /** Read this node's state without confirming it is current (may be stale). Default false. */
+  readonly serializable?: boolean
+  readonly signal?: AbortSignal
+}
+
+export interface RangeOptions extends ReadOptions {
+  /** Every key starting with this prefix. */
+  readonly prefix?: string
+  /** Keys in [start, end); `end` undefined means only `start`, `'\0'` means every key >= start. */
+  readonly start?: string
+  readonly end?: string
+  readonly limit?: number
+  readonly keysOnly?: boolean
+  readonly countOnly?: boolean
+  readonly sort?: { readonly target?: SortTarget; readonly order?: SortOrder }
+}
+
+export interface RangeResponse<V> {
+  readonly kvs: KeyValue<V>[]
+  readonly count: number
+  readonly more: boolean
+  readonly revision: number
+}
+
+export interface PutOptions {
+  readonly lease?: number
+  readonly prevKv?: boolean
+  readonly signal?: AbortSignal
+}
+
+export type KeySelector = string | { readonly prefix: string } | { readonly start: string; readonly end?: string }
+
+export interface TxnCompare<V> {
+  readonly key: KeySelector
+  readonly target: 'value' | 'version' | 'createRevision' | 'modRevision' | 'lease'
+  readonly op: CompareResult
+  /** A value of type V for `value`, else a number. */
+  readonly value: V | number
+}
+
+export type TxnRequestOp<V> =
+  | { readonly put: { readonly key: string; readonly value: V; readonly lease?: number; readonly prevKv?: boolean } }
+  | { readonly delete: { readonly key: KeySelector; readonly prevKv?: boolean } }
+  | { readonly get: { readonly key: KeySelector; readonly limit?: number; readonly keysOnly?: boolean; readonly countOnly?: boolean } }
+
+export type TxnResponseOp<V> =
+  | { readonly put: { readonly revision: number; readonly prevKv?: KeyValue<V> } }
+  | { readonly delete: { readonly revision: number; readonly deleted: number; readonly prevKvs?: KeyValue<V>[] } }
+  | { readonly get: RangeResponse<V> }
+
+/** The typed key-value API of a node (etcd v3 semantics). Reads are linearizable by default. */
+export interface Kv<V> {
+  get(key: string, options?: ReadOptions): Promise<KeyValue<V> | undefined>
+  range(options: RangeOptions): Promise<RangeResponse<V>>
+  put(key: string, value: V, options?: PutOptions): Promise<{ revision: number; prevKv?: KeyValue<V> }>
+  delete(key: KeySelector, options?: { prevKv?: boolean; signal?: AbortSignal }): Promise<{ revision: number; deleted: number; prevKvs?: KeyValue<V>[] }>
+  txn(request: {
+    compare: readonly TxnCompare<V>[]
+    success: readonly TxnRequestOp<V>[]
+    failure?: readonly TxnRequestOp<V>[]
+    signal?: AbortSignal
+  }): Promise<{ succeeded: boolean; revision: number; responses: TxnResponseOp<V>[] }>
+  /** Discards the history before `revision`. */
+  compact(revision: number, options?: { signal?: AbortSignal }): Promise<{ compactRevision: number }>
+}
+
+/** A running member of a metastore cluster. */
+export interface MetastoreNode<V> {
+  readonly id: NodeId
+  readonly kv: Kv<V>
+  /** The underlying driver: events (`leaderChanged`, `roleChanged`, `membershipChanged`, ...). */
+  readonly raft: RaftNode
+  members(): ConfState
+  status(): RaftStatus & { readonly revision: number }
+  waitForLeader(signal?: AbortSignal): Promise<NodeId>
+  addLearner(id: NodeId, signal?: AbortSignal): Promise<ConfState>
+  /** Adds a voter. A new node should join as a learner and be promoted once caught up. */
+  addVoter(id: NodeId, signal?: AbortSignal): Promise<ConfState>
+  promote(id: NodeId, signal?: AbortSignal): Promise<ConfState>
+  remove(id: NodeId, signal?: AbortSignal): Promise<ConfState>
+  transferLeadership(to: NodeId, signal?: AbortSignal): Promise<void>
+  close(): Promise<void>
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+const ZERO = new Uint8Array([0])
+
+/**
+ * Starts a node: opens its state (the KV store shares the log's database), joins the transport,
+ * and returns the typed KV API.
+ *
+ * @example
+ * ```ts
+ * const node = await createNode<string>({ id: 1, peers: [1, 2, 3], storage: await levelStorage('./data/1'), transport })
+ * await node.kv.put('greeting', 'hello')
+ * (await node.kv.get('greeting'))?.value // 'hello'
+ * ```
+ */
+export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Promise<MetastoreNode<V>> {
+  const codec = (options.codec ?? msgpackCodec) as ValueCodec<V>
+  const maxKey = options.maxKeyBytes ?? 1536
+  const maxValue = options.maxValueBytes ?? 1.5 * 1024 * 1024
+  const db = options.storage.db
+  const store = await MvccStore.open(db)
+  const raft = await RaftNode.start({
+    id: options.id,
+    peers: options.peers,
+    join: options.join,
+    store: options.storage,
+    transport: options.transport,
+    stateMachine: new KvStateMachine(store, db),
+    tickMs: options.tickMs,
+    snapshotEvery: options.snapshotEvery,
+    requestTimeoutMs: options.requestTimeoutMs,
+    raft: { electionTick: options.electionTick, heartbeatTick: options.heartbeatTick, ...options.raft },
+    logger: options.logger,
+  })
+  // One client id per node incarnation; sequence numbers grow, so a retry is applied once.
+  const clientId = `n${options.id}-${randomBytes(6).toString('hex')}`
+  let seq = 0
+
+  const keyBytes = (key: string): Uint8Array => {
+    if (typeof key !== 'string' || key.length === 0) throw new TypeError('a key is a non-empty string')
+    const b = enc.encode(key)
+    if (b.length > maxKey) throw new TooLargeError('key', b.length, maxKey)
+    return b
+  }
+  const valueBytes = (value: V): Uint8Array => {
+    const b = codec.encode(value)
+    if (b.length > maxValue) throw new TooLargeError('value', b.length, maxValue)
+    return b
+  }
+  const selector = (s: KeySelector): { key: Uint8Array; rangeEnd?: Uint8Array } => {
+    if (typeof s === 'string') return { key: keyBytes(s) }
+    if ('prefix' in s) {
+      const key = s.prefix === '' ? ZERO : keyBytes(s.prefix)
+      return { key, rangeEnd: s.prefix === '' ? ZERO : prefixEnd(key) }
+    }
+    const key = keyBytes(s.start)
+    return s.end === undefined ? { key } : { key, rangeEnd: s.end === '\0' ? ZERO : keyBytes(s.end) }
+  }
+  const kvOf = (kv: RawKeyValue, keysOnly = false): KeyValue<V> => ({
+    key: dec.decode(kv.key),
+    value: keysOnly ? (undefined as V) : codec.decode(kv.value),
+    createRevision: kv.createRevision,
+    modRevision: kv.modRevision,
+    version: kv.version,
+    lease: kv.lease,
+  })
+  const rangeOf = (r: RangeResult, keysOnly = false): RangeResponse<V> => ({
+    kvs: r.kvs.map((kv) => kvOf(kv, keysOnly)),
+    count: r.count,
+    more: r.more,
+    revision: r.revision,
+  })
+
+  const run = async (cmd: Command, signal?: AbortSignal): Promise<CommandResult> => {
+    const s = ++seq
+    const result = (await raft.propose(`${clientId}:${s}`, encodeEnvelope({ clientId, seq: s, cmd }), signal)) as CommandResult
+    if (result.type === 'error') throw toError(result.error)
+    return result
+  }
+  const read = async (o: ReadOptions | undefined): Promise<void> => {
+    if (!o?.serializable) await raft.readBarrier(o?.signal)
+  }
+
+  const kv: Kv<V> = {
+    async get(key, o) {
+      const k = keyBytes(key)
+      await read(o)
+      const r = await store.range({ key: k, revision: o?.revision })
+      return r.kvs.length > 0 ? kvOf(r.kvs[0]) : undefined
+    },
+    async range(o) {
+      const sel = o.prefix !== undefined ? selector({ prefix: o.prefix }) : o.start !== undefined ? selector({ start: o.start, end: o.end }) : undefined
+      if (!sel) throw new TypeError('range needs a prefix or a start')
+      const req: Omit<RangeCommand, 'type'> = {
+        ...sel,
+        revision: o.revision,
+        limit: o.limit,
+        keysOnly: o.keysOnly,
+        countOnly: o.countOnly,
+        sortOrder: o.sort?.order,
+        sortTarget: o.sort?.target,
+      }
+      await read(o)
+      return rangeOf(await store.range(req), o.keysOnly)
+    },
+    async put(key, value, o) {
+      const r = await run({ type: 'put', key: keyBytes(key), value: valueBytes(value), lease: o?.lease, prevKv: o?.prevKv }, o?.signal)
+      if (r.type !== 'put') throw new Error(`unexpected result ${r.type}`)
+      return r.prevKv ? { revision: r.revision, prevKv: kvOf(r.prevKv) } : { revision: r.revision }
+    },
+    async delete(key, o) {
+      const r = await run({ type: 'deleteRange', ...selector(key), prevKv: o?.prevKv }, o?.signal)
+      if (r.type !== 'deleteRange') throw new Error(`unexpected result ${r.type}`)
+      return { revision: r.revision, deleted: r.deleted, ...(r.prevKvs ? { prevKvs: r.prevKvs.map((kv) => kvOf(kv)) } : {}) }
+    },
+    async txn(t) {
+      const compare: Compare[] = t.compare.map((c) => {
+        const sel = selector(c.key)
+        if (c.target === 'value') return { ...sel, target: 'value', result: c.op, value: valueBytes(c.value as V) }
+        if (typeof c.value !== 'number') throw new TypeError(`a ${c.target} compare takes a number`)
+        return { ...sel, target: c.target, result: c.op, value: c.value }
+      })
+      const op = (o: TxnRequestOp<V>): TxnOp => {
+        if ('put' in o) return { type: 'put', key: keyBytes(o.put.key), value: valueBytes(o.put.value), lease: o.put.lease, prevKv: o.put.prevKv }
+        if ('delete' in o) return { type: 'deleteRange', ...selector(o.delete.key), prevKv: o.delete.prevKv }
+        return { type: 'range', ...selector(o.get.key), limit: o.get.limit, keysOnly: o.get.keysOnly, countOnly: o.get.countOnly }
+      }
+      const r = await run({ type: 'txn', compare, success: t.success.map(op), failure: (t.failure ?? []).map(op) }, t.signal)
+      if (r.type !== 'txn') throw new Error(`unexpected result ${r.type}`)
+      const responses = r.responses.map((x: TxnOpResult): TxnResponseOp<V> => {
+        if (x.type === 'put') return { put: x.prevKv ? { revision: x.revision, prevKv: kvOf(x.prevKv) } : { revision: x.revision } }
+        if (x.type === 'deleteRange') return { delete: { revision: x.revision, deleted: x.deleted, ...(x.prevKvs ? { prevKvs: x.prevKvs.map((kv) => kvOf(kv)) } : {}) } }
+        return { get: rangeOf(x) }
+      })
+      return { succeeded: r.succeeded, revision: r.revision, responses }
+    },
+    async compact(revision, o) {
+      const r = await run({ type: 'compact', revision }, o?.signal)
+      if (r.type !== 'compact') throw new Error(`unexpected result ${r.type}`)
+      return { compactRevision: r.compactRevision }
+    },
+  }
+
+  const change = (type: 'addVoter' | 'addLearner' | 'removeNode', id: NodeId, signal?: AbortSignal): Promise<ConfState> => {
+    if (!Number.isSafeInteger(id) || id <= 0) throw new TypeError('a node id is a positive safe integer')
+    return raft.proposeConfChange({ changes: [{ type, nodeId: id }] }, signal)
+  }
+
+  return {
+    id: options.id,
+    kv,
+    raft,
+    members: () => raft.confState,
+    status: () => ({ ...raft.status(), revision: store.revision }),
+    waitForLeader: (signal) => raft.waitForLeader(signal),
+    addLearner: (id, signal) => change('addLearner', id, signal),
+    addVoter: (id, signal) => change('addVoter', id, signal),
+    promote: (id, signal) => change('addVoter', id, signal),
+    remove: (id, signal) => change('removeNode', id, signal),
+    transferLeadership: (to, signal) => raft.transferLeadership(to, signal),
+    async close() {
+      await raft.close()
+      await store.close()
+    },
+  }
+}
