@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'STALE_SEQUENCE'
   | 'INVALID_COMMAND'
   | 'INVALID_SNAPSHOT'
+  | 'WATCH_OVERFLOW'
 
 export class MetastoreError extends Error {
   readonly code: ErrorCode
@@ -116,5 +117,15 @@ export class InvalidConfChangeError extends MetastoreError {
   constructor(message: string) {
     super('INVALID_CONF_CHANGE', message)
     this.name = 'InvalidConfChangeError'
+  }
+}
+
+/** A watcher fell too far behind; resume with a new watch from `resumeRevision`. */
+export class WatchOverflowError extends MetastoreError {
+  readonly resumeRevision: number
+  constructor(resumeRevision: number, limit: number) {
+    super('WATCH_OVERFLOW', `the watcher fell more than ${limit} revisions behind; watch again from revision ${resumeRevision}`)
+    this.name = 'WatchOverflowError'
+    this.resumeRevision = resumeRevision
   }
 }

@@ -27,6 +27,8 @@ export type {
   TxnCompare,
   TxnRequestOp,
   TxnResponseOp,
+  WatchOptions,
+  WatchBatch,
 } from './node/create-node.js'
 export { RaftNode } from './node/raft-node.js'
 export { KvStateMachine, requestIdOf } from './node/kv-state-machine.js'

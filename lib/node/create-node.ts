@@ -14,6 +14,7 @@ import type { LevelLogStore } from '../storage/level-log-store.js'
 import type { Transport } from '../../transports/transport.js'
 import { KvStateMachine } from './kv-state-machine.js'
 import { RaftNode, type RaftTuning } from './raft-node.js'
+import { WatchHub } from './watch-hub.js'
 
 /** Encodes values of type V to bytes and back. The default is msgpackr (structured-clonable values). */
 export interface ValueCodec<V> {
@@ -44,6 +45,8 @@ export interface CreateNodeOptions<V> {
   readonly heartbeatTick?: number
   /** Take a snapshot every this many applied entries. Default 10,000. */
   readonly snapshotEvery?: number
+  /** Entries kept behind a snapshot for followers that lag a little. Default 5,000. */
+  readonly compactKeep?: number
   /** How long a request may wait before failing with TIMEOUT (outcome unknown). Default 10 s. */
   readonly requestTimeoutMs?: number
   /** Default 1.5 KiB, as etcd's. */
@@ -97,6 +100,21 @@ export interface PutOptions {
   readonly signal?: AbortSignal
 }
 
+export interface WatchOptions {
+  /** Start at this revision (replaying history not yet compacted). Default: the next revision. */
+  readonly fromRevision?: number
+  /** Include each key's previous value. */
+  readonly prevKv?: boolean
+  /** Revisions queued for a slow consumer before the watch fails with WATCH_OVERFLOW. Default 1024. */
+  readonly maxQueued?: number
+}
+
+/** All events of one revision (delivered together, in revision order, each once). */
+export interface WatchBatch<V> {
+  readonly revision: number
+  readonly events: ReadonlyArray<{ readonly type: 'put' | 'delete'; readonly kv: KeyValue<V>; readonly prevKv?: KeyValue<V> }>
+}
+
 export type KeySelector = string | { readonly prefix: string } | { readonly start: string; readonly end?: string }
 
 export interface TxnCompare<V> {
@@ -131,6 +149,12 @@ export interface Kv<V> {
   }): Promise<{ succeeded: boolean; revision: number; responses: TxnResponseOp<V>[] }>
   /** Discards the history before `revision`. */
   compact(revision: number, options?: { signal?: AbortSignal }): Promise<{ compactRevision: number }>
+  /**
+   * Follows changes to a key, a prefix or a range as this node applies them. Starting at a
+   * compacted revision fails with COMPACTED (and the compact revision). End it with `break` or
+   * `return()`.
+   */
+  watch(key: KeySelector, options?: WatchOptions): AsyncIterableIterator<WatchBatch<V>>
 }
 
 /** A running member of a metastore cluster. */
@@ -172,15 +196,20 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
   const maxValue = options.maxValueBytes ?? 1.5 * 1024 * 1024
   const db = options.storage.db
   const store = await MvccStore.open(db)
+  const hub = new WatchHub(store)
+  const stateMachine = new KvStateMachine(store, db)
+  stateMachine.onEvents = (events) => hub.publish(events)
+  stateMachine.onRestored = () => hub.restored()
   const raft = await RaftNode.start({
     id: options.id,
     peers: options.peers,
     join: options.join,
     store: options.storage,
     transport: options.transport,
-    stateMachine: new KvStateMachine(store, db),
+    stateMachine,
     tickMs: options.tickMs,
     snapshotEvery: options.snapshotEvery,
+    compactKeep: options.compactKeep,
     requestTimeoutMs: options.requestTimeoutMs,
     raft: { electionTick: options.electionTick, heartbeatTick: options.heartbeatTick, ...options.raft },
     logger: options.logger,
@@ -287,6 +316,31 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
       })
       return { succeeded: r.succeeded, revision: r.revision, responses }
     },
+    watch(key, o) {
+      const sel = selector(key)
+      const it = hub.watch(sel, o?.fromRevision, o?.prevKv === true, o?.maxQueued ?? 1024)
+      const typed: AsyncIterableIterator<WatchBatch<V>> = {
+        async next() {
+          const r = await it.next()
+          if (r.done) return { value: undefined, done: true }
+          const events = r.value.events.map((e) => ({
+            type: e.type,
+            // A deletion carries the key (and its revision) only.
+            kv: kvOf(e.kv, e.type === 'delete'),
+            ...(e.prevKv ? { prevKv: kvOf(e.prevKv) } : {}),
+          }))
+          return { value: { revision: r.value.revision, events }, done: false }
+        },
+        async return() {
+          await it.return?.()
+          return { value: undefined, done: true }
+        },
+        [Symbol.asyncIterator]() {
+          return typed
+        },
+      }
+      return typed
+    },
     async compact(revision, o) {
       const r = await run({ type: 'compact', revision }, o?.signal)
       if (r.type !== 'compact') throw new Error(`unexpected result ${r.type}`)
@@ -312,6 +366,7 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     remove: (id, signal) => change('removeNode', id, signal),
     transferLeadership: (to, signal) => raft.transferLeadership(to, signal),
     async close() {
+      hub.close()
       await raft.close()
       await store.close()
     },

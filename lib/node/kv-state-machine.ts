@@ -29,6 +29,8 @@ export class KvStateMachine implements StateMachine {
   readonly #db: LevelDatabase
   /** Receives the watch events of each applied batch, in revision order. */
   onEvents: ((events: readonly RevisionEvents[]) => void) | undefined
+  /** Called after the state was replaced by a snapshot (no live events cover the jump). */
+  onRestored: (() => void) | undefined
 
   constructor(store: MvccStore, db: LevelDatabase, prefix = 'node') {
     this.store = store
@@ -77,5 +79,6 @@ export class KvStateMachine implements StateMachine {
     await this.#db.batch([{ type: 'put', sublevel: this.#meta, key: 'conf', value: pack(record) }], syncOptions(true))
     const chunks = snapshot.data.length === 0 ? [] : (unpack(snapshot.data) as Uint8Array[])
     await this.store.restore(chunks, { sync: true })
+    this.onRestored?.()
   }
 }
