@@ -3,7 +3,7 @@ import { pack, unpack } from 'msgpackr'
 import { TooLargeError } from '../errors.js'
 import { encodeEnvelope } from '../kv/codec.js'
 import type { Command, Compare, CompareResult, RangeCommand, SortOrder, SortTarget, TxnOp } from '../kv/commands.js'
-import { toError } from '../kv/errors.js'
+import { LeaseNotFoundError, toError } from '../kv/errors.js'
 import { prefixEnd } from '../kv/key-range.js'
 import { MvccStore } from '../kv/mvcc-store.js'
 import type { CommandResult, KeyValue as RawKeyValue, RangeResult, TxnOpResult } from '../kv/results.js'
@@ -15,6 +15,7 @@ import type { Transport } from '../../transports/transport.js'
 import { KvStateMachine } from './kv-state-machine.js'
 import { RaftNode, type RaftTuning } from './raft-node.js'
 import { WatchHub } from './watch-hub.js'
+import { Lessor } from './lessor.js'
 
 /** Encodes values of type V to bytes and back. The default is msgpackr (structured-clonable values). */
 export interface ValueCodec<V> {
@@ -47,6 +48,8 @@ export interface CreateNodeOptions<V> {
   readonly snapshotEvery?: number
   /** Entries kept behind a snapshot for followers that lag a little. Default 5,000. */
   readonly compactKeep?: number
+  /** How often the leader checkpoints leases' remaining TTLs through the log. Default 5,000 ms. */
+  readonly leaseCheckpointMs?: number
   /** How long a request may wait before failing with TIMEOUT (outcome unknown). Default 10 s. */
   readonly requestTimeoutMs?: number
   /** Default 1.5 KiB, as etcd's. */
@@ -157,10 +160,27 @@ export interface Kv<V> {
   watch(key: KeySelector, options?: WatchOptions): AsyncIterableIterator<WatchBatch<V>>
 }
 
+/** Leases (etcd's Lease API): keys attached to a lease go when it expires or is revoked. */
+export interface Leases {
+  /** Grants a lease of `ttlSeconds`; returns its id. */
+  grant(ttlSeconds: number, options?: { signal?: AbortSignal }): Promise<{ id: number; ttlSeconds: number }>
+  /** Revokes a lease now, deleting its keys (in one revision). */
+  revoke(id: number, options?: { signal?: AbortSignal }): Promise<{ revision: number; deleted: number }>
+  /** Restarts the lease's countdown at its full TTL. LEASE_NOT_FOUND if it expired. */
+  keepAlive(id: number, options?: { signal?: AbortSignal }): Promise<{ id: number; ttlSeconds: number }>
+  /**
+   * The lease's TTL, its remaining time (exact on the leader; elsewhere the last checkpoint's,
+   * an upper bound) and its keys; undefined if it does not exist.
+   */
+  timeToLive(id: number): Promise<{ id: number; ttlSeconds: number; remainingMs: number; keys: string[] } | undefined>
+  list(): Promise<number[]>
+}
+
 /** A running member of a metastore cluster. */
 export interface MetastoreNode<V> {
   readonly id: NodeId
   readonly kv: Kv<V>
+  readonly lease: Leases
   /** The underlying driver: events (`leaderChanged`, `roleChanged`, `membershipChanged`, ...). */
   readonly raft: RaftNode
   members(): ConfState
@@ -259,6 +279,49 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     if (result.type === 'error') throw toError(result.error)
     return result
   }
+  const lessor = new Lessor(store, raft, (cmd) => run(cmd), { tickMs: options.tickMs ?? 100, checkpointEveryMs: options.leaseCheckpointMs })
+  stateMachine.onLeaseCommand = (cmd) => lessor.applied(cmd)
+  const leaseId = (id: number): number => {
+    if (!Number.isSafeInteger(id) || id <= 0) throw new TypeError('a lease id is a positive safe integer')
+    return id
+  }
+  const lease: Leases = {
+    async grant(ttlSeconds, o) {
+      if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) throw new TypeError('ttlSeconds is a positive integer')
+      // Ids are drawn at random (48 bits): the leader does not hand them out.
+      const id = randomBytes(6).readUIntBE(0, 6) || 1
+      const r = await run({ type: 'leaseGrant', id, ttlSeconds }, o?.signal)
+      if (r.type !== 'leaseGrant') throw new Error(`unexpected result ${r.type}`)
+      return { id: r.id, ttlSeconds: r.ttlSeconds }
+    },
+    async revoke(id, o) {
+      const r = await run({ type: 'leaseRevoke', id: leaseId(id) }, o?.signal)
+      if (r.type !== 'leaseRevoke') throw new Error(`unexpected result ${r.type}`)
+      return { revision: r.revision, deleted: r.deleted }
+    },
+    async keepAlive(id, o) {
+      await raft.readBarrier(o?.signal)
+      const info = await store.lease(leaseId(id))
+      if (!info) throw new LeaseNotFoundError(id)
+      await run({ type: 'leaseCheckpoint', checkpoints: [{ id, remainingTtlMs: info.ttlSeconds * 1000 }] }, o?.signal)
+      // The checkpoint skips a lease that expired meanwhile: confirm it is still there.
+      if (!(await store.lease(id))) throw new LeaseNotFoundError(id)
+      return { id, ttlSeconds: info.ttlSeconds }
+    },
+    async timeToLive(id) {
+      const info = await store.lease(leaseId(id))
+      if (!info) return undefined
+      return {
+        id,
+        ttlSeconds: info.ttlSeconds,
+        remainingMs: lessor.remainingMs(id) ?? info.remainingTtlMs,
+        keys: info.keys.map((k) => dec.decode(k)),
+      }
+    },
+    async list() {
+      return (await store.leases()).map((l) => l.id)
+    },
+  }
   const read = async (o: ReadOptions | undefined): Promise<void> => {
     if (!o?.serializable) await raft.readBarrier(o?.signal)
   }
@@ -356,6 +419,7 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
   return {
     id: options.id,
     kv,
+    lease,
     raft,
     members: () => raft.confState,
     status: () => ({ ...raft.status(), revision: store.revision }),
@@ -366,6 +430,7 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     remove: (id, signal) => change('removeNode', id, signal),
     transferLeadership: (to, signal) => raft.transferLeadership(to, signal),
     async close() {
+      lessor.close()
       hub.close()
       await raft.close()
       await store.close()

@@ -1,4 +1,6 @@
 import { pack, unpack } from 'msgpackr'
+import { decodeEnvelope } from '../kv/codec.js'
+import type { Command } from '../kv/commands.js'
 import type { MvccStore } from '../kv/mvcc-store.js'
 import type { RevisionEvents } from '../kv/results.js'
 import { EntryType, type ConfState, type Entry, type Snapshot } from '../raft/types.js'
@@ -29,6 +31,8 @@ export class KvStateMachine implements StateMachine {
   readonly #db: LevelDatabase
   /** Receives the watch events of each applied batch, in revision order. */
   onEvents: ((events: readonly RevisionEvents[]) => void) | undefined
+  /** Receives the lease commands of each applied batch (for the leader's expiry countdown). */
+  onLeaseCommand: ((cmd: Command) => void) | undefined
   /** Called after the state was replaced by a snapshot (no live events cover the jump). */
   onRestored: (() => void) | undefined
 
@@ -57,6 +61,18 @@ export class KvStateMachine implements StateMachine {
       { extraOps: [{ type: 'put', sublevel: this.#meta, key: 'conf', value: pack(record) }] },
     )
     if (batch.events.length > 0) this.onEvents?.(batch.events)
+    if (this.onLeaseCommand) {
+      for (const e of entries) {
+        if (e.type !== EntryType.Normal || e.data.length === 0) continue
+        let cmd: Command
+        try {
+          cmd = decodeEnvelope(e.data).cmd
+        } catch {
+          continue // refused by the store already (INVALID_COMMAND)
+        }
+        if (cmd.type === 'leaseGrant' || cmd.type === 'leaseCheckpoint') this.onLeaseCommand(cmd)
+      }
+    }
     const byIndex = new Map(batch.results.map((r) => [r.index, r]))
     return entries.map((e) => {
       const r = byIndex.get(e.index)
