@@ -13,14 +13,15 @@ t.test('stopping the leader under write load loses no acknowledged write', async
     nodes.set(id, await createNode<number>({ id, peers: [1, 2, 3], storage, transport: net.transport(), tickMs: 10, requestTimeoutMs: 2000 }))
   }
   for (const id of [1, 2, 3]) await start(id)
+  let writing = true
   t.teardown(async () => {
+    writing = false
     for (const n of nodes.values()) await n.close()
     net.close()
   })
   const leader = await nodes.get(1)!.waitForLeader()
 
   const acknowledged: string[] = []
-  let writing = true
   let n = 0
   const writer = async (w: number) => {
     while (writing) {
@@ -31,7 +32,9 @@ t.test('stopping the leader under write load loses no acknowledged write', async
         await node.kv.put(key, n)
         acknowledged.push(key)
       } catch {
-        // Not acknowledged (the node closed, no leader yet, timeout): the writer moves on.
+        // Not acknowledged (the node closed, no leader yet, timeout): the writer moves on, after
+        // yielding, so that instant refusals cannot starve the event loop.
+        await new Promise((r) => setImmediate(r))
       }
     }
   }
