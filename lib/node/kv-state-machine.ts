@@ -62,15 +62,11 @@ export class KvStateMachine implements StateMachine {
     )
     if (batch.events.length > 0) this.onEvents?.(batch.events)
     if (this.onLeaseCommand) {
-      for (const e of entries) {
-        if (e.type !== EntryType.Normal || e.data.length === 0) continue
-        let cmd: Command
-        try {
-          cmd = decodeEnvelope(e.data).cmd
-        } catch {
-          continue // refused by the store already (INVALID_COMMAND)
-        }
-        if (cmd.type === 'leaseGrant' || cmd.type === 'leaseCheckpoint') this.onLeaseCommand(cmd)
+      // Only lease grants and checkpoints interest the lessor: decode just those entries again.
+      for (const r of batch.results) {
+        if (r.result.type !== 'leaseGrant' && r.result.type !== 'leaseCheckpoint') continue
+        const e = entries[r.index - entries[0].index]
+        this.onLeaseCommand(decodeEnvelope(e.data).cmd)
       }
     }
     const byIndex = new Map(batch.results.map((r) => [r.index, r]))

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'eventemitter3'
-import { ClosedError, InvalidConfChangeError, MetastoreError, NotLeaderError, ProposalDroppedError, TimeoutError } from '../errors.js'
+import { ClosedError, InvalidConfChangeError, NotLeaderError, TimeoutError } from '../errors.js'
 import { bootstrapLog } from '../raft/bootstrap.js'
 import { decodeConfChange, encodeConfChange } from '../raft/conf-change-codec.js'
 import type { RaftLogger } from '../raft/logger.js'
@@ -366,7 +366,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       this.#proposals.set(requestId, entry)
       const outcome = this.#submit(requestId)
       if (outcome === 'not-leader') fail(new NotLeaderError(this.#raw.leader))
-      else if (outcome === 'refused') fail(kind === 'conf-change' ? new InvalidConfChangeError('membership change refused (one is pending, or it is invalid)') : new ProposalDroppedError())
+      // Only a membership change can be refused outright (see #submit).
+      else if (outcome === 'refused') fail(new InvalidConfChangeError('membership change refused (one is pending, or it is invalid)'))
     })
   }
 
@@ -554,4 +555,3 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 }
 
-export { MetastoreError }

@@ -234,22 +234,19 @@ export class Raft {
 
   /** Queues a message to send; fills in `from` and, for non-local messages, the term. */
   send(init: MessageInit): void {
-    const m = makeMessage({ from: this.id, ...init })
-    if (m.type === MessageType.Vote || m.type === MessageType.VoteResp || m.type === MessageType.PreVote || m.type === MessageType.PreVoteResp) {
+    const type = init.type
+    if (type === MessageType.Vote || type === MessageType.VoteResp || type === MessageType.PreVote || type === MessageType.PreVoteResp) {
       // Vote messages carry the term of the election (which for pre-votes is a future term), so
       // they set it explicitly.
-      if (m.term === 0) throw new Error(`term should be set when sending ${MessageType[m.type]}`)
-      this.msgs.push(m)
+      if (!init.term) throw new Error(`term should be set when sending ${MessageType[type]}`)
+      this.msgs.push(makeMessage({ from: this.id, ...init }))
       return
     }
-    if (m.term !== 0) throw new Error(`term should not be set when sending ${MessageType[m.type]} (was ${m.term})`)
+    if (init.term) throw new Error(`term should not be set when sending ${MessageType[type]} (was ${init.term})`)
     // Forwarded proposals and read requests travel without a term: they are not part of the
     // protocol between leader and follower and must not change anyone's term.
-    if (m.type !== MessageType.Forward && m.type !== MessageType.ReadIndex && m.type !== MessageType.TransferLeader) {
-      this.msgs.push({ ...m, term: this.term })
-    } else {
-      this.msgs.push(m)
-    }
+    const unterm = type === MessageType.Forward || type === MessageType.ReadIndex || type === MessageType.TransferLeader
+    this.msgs.push(makeMessage({ from: this.id, ...init, term: unterm ? 0 : this.term }))
   }
 
   // --- Replication -------------------------------------------------------------------------

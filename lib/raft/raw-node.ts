@@ -8,7 +8,6 @@ import {
   isResponseMessage,
   makeMessage,
   MessageType,
-  NONE,
   type ConfChange,
   type ConfState,
   type Entry,
@@ -303,6 +302,6 @@ export class RawNode {
 
   /** The leader this node knows of, or 0. */
   get leader(): NodeId {
-    return this.raft.lead === NONE ? NONE : this.raft.lead
+    return this.raft.lead
   }
 }

@@ -1,25 +1,14 @@
 import t from 'tap'
-import { createNode, type MetastoreNode } from '../../lib/node/create-node.js'
-import { memoryStorage } from '../../lib/storage/memory-engine.js'
-import { InProcessNetwork } from '../../transports/inprocess.js'
+import { threeNodeCluster } from './kit.js'
+import type { MetastoreNode } from '../../lib/node/create-node.js'
 
 interface Doc {
   readonly name: string
   readonly n: number
 }
 
-async function cluster(t: { teardown(fn: () => unknown): void }): Promise<MetastoreNode<Doc>[]> {
-  const net = new InProcessNetwork({ seed: 3, maxDelayMs: 1, fifo: true })
-  const nodes: MetastoreNode<Doc>[] = []
-  for (const id of [1, 2, 3]) {
-    nodes.push(await createNode<Doc>({ id, peers: [1, 2, 3], storage: await memoryStorage(), transport: net.transport(), tickMs: 10, requestTimeoutMs: 4000 }))
-  }
-  t.teardown(async () => {
-    for (const n of nodes) await n.close()
-    net.close()
-  })
-  await nodes[0].waitForLeader()
-  return nodes
+function cluster(t: { teardown(fn: () => unknown): void }): Promise<MetastoreNode<Doc>[]> {
+  return threeNodeCluster<Doc>(t, 3)
 }
 
 t.test('typed values through any node; linearizable reads everywhere', async (t) => {

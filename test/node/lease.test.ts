@@ -1,20 +1,11 @@
 import t from 'tap'
+import { threeNodeCluster } from './kit.js'
 import { createNode, type MetastoreNode } from '../../lib/node/create-node.js'
 import { memoryStorage } from '../../lib/storage/memory-engine.js'
 import { InProcessNetwork } from '../../transports/inprocess.js'
 
-async function cluster(t: { teardown(fn: () => unknown): void }): Promise<MetastoreNode<string>[]> {
-  const net = new InProcessNetwork({ seed: 12, maxDelayMs: 1, fifo: true })
-  const nodes: MetastoreNode<string>[] = []
-  for (const id of [1, 2, 3]) {
-    nodes.push(await createNode<string>({ id, peers: [1, 2, 3], storage: await memoryStorage(), transport: net.transport(), tickMs: 10, requestTimeoutMs: 4000 }))
-  }
-  t.teardown(async () => {
-    for (const n of nodes) await n.close()
-    net.close()
-  })
-  await nodes[0].waitForLeader()
-  return nodes
+function cluster(t: { teardown(fn: () => unknown): void }): Promise<MetastoreNode<string>[]> {
+  return threeNodeCluster<string>(t, 12)
 }
 
 /** Polls `cond` every 20 ms; fails after `ms`. */
