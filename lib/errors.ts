@@ -26,6 +26,10 @@ export type ErrorCode =
   | 'INVALID_COMMAND'
   | 'INVALID_SNAPSHOT'
   | 'WATCH_OVERFLOW'
+  | 'MALFORMED'
+  | 'UNAUTHORIZED'
+  | 'REMOVED'
+  | 'UNREACHABLE'
 
 export class MetastoreError extends Error {
   readonly code: ErrorCode
@@ -127,5 +131,42 @@ export class WatchOverflowError extends MetastoreError {
     super('WATCH_OVERFLOW', `the watcher fell more than ${limit} revisions behind; watch again from revision ${resumeRevision}`)
     this.name = 'WatchOverflowError'
     this.resumeRevision = resumeRevision
+  }
+}
+
+/** A frame, message or request that does not decode to what its protocol says; it is dropped. */
+export class MalformedError extends MetastoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MALFORMED', message, options)
+    this.name = 'MalformedError'
+  }
+}
+
+/** A peer was refused: another cluster, an unknown node id, or a failed authentication. */
+export class UnauthorizedError extends MetastoreError {
+  /** Why: `cluster`, `node`, `secret` or `protocol`. */
+  readonly reason: 'cluster' | 'node' | 'secret' | 'protocol'
+  constructor(reason: UnauthorizedError['reason'], message: string) {
+    super('UNAUTHORIZED', message)
+    this.name = 'UnauthorizedError'
+    this.reason = reason
+  }
+}
+
+/** This node has been removed from its cluster: it serves nothing more. */
+export class RemovedError extends MetastoreError {
+  constructor(id: number) {
+    super('REMOVED', `node ${id} has been removed from the cluster`)
+    this.name = 'RemovedError'
+  }
+}
+
+/** A peer could not be reached (no connection, or its queue is full). */
+export class UnreachableError extends MetastoreError {
+  readonly peer: number
+  constructor(peer: number, message?: string) {
+    super('UNREACHABLE', message ?? `peer ${peer} is unreachable`)
+    this.name = 'UnreachableError'
+    this.peer = peer
   }
 }
