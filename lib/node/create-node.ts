@@ -13,7 +13,11 @@ import type { ConfState, NodeId } from '../raft/types.js'
 import type { LevelLogStore } from '../storage/level-log-store.js'
 import type { Transport } from '../../transports/transport.js'
 import { KvStateMachine } from './kv-state-machine.js'
-import { RaftNode, type RaftTuning } from './raft-node.js'
+import { RaftNode, type PeerSpec, type RaftTuning } from './raft-node.js'
+import { membersOf, type Member } from './membership.js'
+import type { Clock } from '../clock.js'
+import type { Metrics } from '../metrics.js'
+import type { Rng } from '../raft/rng.js'
 import { WatchHub } from './watch-hub.js'
 import { Lessor } from './lessor.js'
 
@@ -30,11 +34,15 @@ const msgpackCodec: ValueCodec<unknown> = {
 
 export interface CreateNodeOptions<V> {
   readonly id: NodeId
-  /** The initial voters of a new cluster (this node included). */
-  readonly peers?: readonly NodeId[]
+  /**
+   * The initial voters of a new cluster (this node included): ids, or `{ id, address }` with the
+   * address the transport reaches each at (replicated with the membership from then on). With
+   * `join`, or on a restart, only the addresses are used: to reach the members.
+   */
+  readonly peers?: readonly PeerSpec[]
   /** Start empty and wait to be added by the cluster (`addLearner` / `addVoter` on a member). */
   readonly join?: boolean
-  /** Where the Raft log lives; the KV state lives in the same database. */
+  /** Where the Raft log lives; the KV state lives in the same database. `close()` closes it. */
   readonly storage: LevelLogStore
   readonly transport: Transport
   readonly codec?: ValueCodec<V>
@@ -58,6 +66,40 @@ export interface CreateNodeOptions<V> {
   readonly maxValueBytes?: number
   readonly raft?: RaftTuning
   readonly logger?: RaftLogger
+  /** Where the node records its metrics (render with `metrics.render()`). Default: its own registry. */
+  readonly metrics?: Metrics
+  /** Where every timer of the node runs (ticks, request timeouts, lease expiry). Default: real time. */
+  readonly clock?: Clock
+  /** The random source of election timeouts (a seeded one makes a test cluster replay). */
+  readonly rng?: Rng
+}
+
+/** What {@link MetastoreNode.status} reports. */
+export interface NodeStatus {
+  readonly id: NodeId
+  readonly role: RaftStatus['role']
+  readonly term: number
+  /** The leader this node knows of, 0 if none. */
+  readonly leader: NodeId
+  readonly commitIndex: number
+  readonly appliedIndex: number
+  readonly lastIndex: number
+  /** The KV store's current and compacted revisions. */
+  readonly revision: number
+  readonly compactRevision: number
+  readonly members: Member[]
+  readonly config: ConfState
+  /** Only on the leader: each member's replication progress. */
+  readonly progress?: Readonly<Record<number, { readonly match: number; readonly next: number; readonly state: string; readonly recentActive: boolean }>>
+  /** This node has been removed from the cluster. */
+  readonly removed: boolean
+}
+
+/** Options of a membership change. */
+export interface MemberChangeOptions {
+  /** Where peers reach the member (replicated to every node). */
+  readonly address?: string
+  readonly signal?: AbortSignal
 }
 
 /** A key with its value and MVCC metadata (etcd's `KeyValue`). */
@@ -183,14 +225,19 @@ export interface MetastoreNode<V> {
   readonly lease: Leases
   /** The underlying driver: events (`leaderChanged`, `roleChanged`, `membershipChanged`, ...). */
   readonly raft: RaftNode
-  members(): ConfState
-  status(): RaftStatus & { readonly revision: number }
+  /** The node's metrics registry (Prometheus text with `metrics.render()`). */
+  readonly metrics: Metrics
+  /** The members as this node applied them, with their addresses. */
+  members(): Member[]
+  status(): NodeStatus
   waitForLeader(signal?: AbortSignal): Promise<NodeId>
-  addLearner(id: NodeId, signal?: AbortSignal): Promise<ConfState>
+  /** Adds a learner (receives the log, does not vote). Resolves once the change is applied here. */
+  addLearner(id: NodeId, options?: MemberChangeOptions): Promise<Member[]>
   /** Adds a voter. A new node should join as a learner and be promoted once caught up. */
-  addVoter(id: NodeId, signal?: AbortSignal): Promise<ConfState>
-  promote(id: NodeId, signal?: AbortSignal): Promise<ConfState>
-  remove(id: NodeId, signal?: AbortSignal): Promise<ConfState>
+  addVoter(id: NodeId, options?: MemberChangeOptions): Promise<Member[]>
+  /** Makes a learner a voter. */
+  promote(id: NodeId, options?: { readonly signal?: AbortSignal }): Promise<Member[]>
+  remove(id: NodeId, options?: { readonly signal?: AbortSignal }): Promise<Member[]>
   transferLeadership(to: NodeId, signal?: AbortSignal): Promise<void>
   close(): Promise<void>
 }
@@ -233,6 +280,9 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     requestTimeoutMs: options.requestTimeoutMs,
     raft: { electionTick: options.electionTick, heartbeatTick: options.heartbeatTick, ...options.raft },
     logger: options.logger,
+    clock: options.clock,
+    metrics: options.metrics,
+    rng: options.rng,
   })
   // One client id per node incarnation; sequence numbers grow, so a retry is applied once.
   const clientId = `n${options.id}-${randomBytes(6).toString('hex')}`
@@ -279,7 +329,11 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     if (result.type === 'error') throw toError(result.error)
     return result
   }
-  const lessor = new Lessor(store, raft, (cmd) => run(cmd), { tickMs: options.tickMs ?? 100, checkpointEveryMs: options.leaseCheckpointMs })
+  const lessor = new Lessor(store, raft, (cmd) => run(cmd), {
+    tickMs: options.tickMs ?? 100,
+    checkpointEveryMs: options.leaseCheckpointMs,
+    clock: raft.clock,
+  })
   stateMachine.onLeaseCommand = (cmd) => lessor.applied(cmd)
   const leaseId = (id: number): number => {
     if (!Number.isSafeInteger(id) || id <= 0) throw new TypeError('a lease id is a positive safe integer')
@@ -411,9 +465,35 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     },
   }
 
-  const change = (type: 'addVoter' | 'addLearner' | 'removeNode', id: NodeId, signal?: AbortSignal): Promise<ConfState> => {
+  const members = (): Member[] => membersOf(raft.confState, raft.addresses)
+  const change = async (type: 'addVoter' | 'addLearner' | 'removeNode', id: NodeId, o?: MemberChangeOptions): Promise<Member[]> => {
     if (!Number.isSafeInteger(id) || id <= 0) throw new TypeError('a node id is a positive safe integer')
-    return raft.proposeConfChange({ changes: [{ type, nodeId: id }] }, signal)
+    if (o?.address !== undefined && (typeof o.address !== 'string' || o.address.length === 0)) throw new TypeError('an address is a non-empty string')
+    const cs = await raft.proposeConfChange({ changes: [{ type, nodeId: id }] }, o?.signal, o?.address)
+    return membersOf(cs, raft.addresses)
+  }
+  const status = (): NodeStatus => {
+    const s = raft.status()
+    let progress: Record<number, { match: number; next: number; state: string; recentActive: boolean }> | undefined
+    if (s.progress) {
+      progress = {}
+      for (const [id, p] of s.progress) progress[id] = { match: p.match, next: p.next, state: p.state, recentActive: p.recentActive }
+    }
+    return {
+      id: s.id,
+      role: s.role,
+      term: s.term,
+      leader: s.leader,
+      commitIndex: s.commit,
+      appliedIndex: raft.appliedIndex,
+      lastIndex: s.lastIndex,
+      revision: store.revision,
+      compactRevision: store.compactRevision,
+      members: members(),
+      config: s.config,
+      ...(progress ? { progress } : {}),
+      removed: raft.removed,
+    }
   }
 
   return {
@@ -421,19 +501,22 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     kv,
     lease,
     raft,
-    members: () => raft.confState,
-    status: () => ({ ...raft.status(), revision: store.revision }),
+    metrics: raft.metrics,
+    members,
+    status,
     waitForLeader: (signal) => raft.waitForLeader(signal),
-    addLearner: (id, signal) => change('addLearner', id, signal),
-    addVoter: (id, signal) => change('addVoter', id, signal),
-    promote: (id, signal) => change('addVoter', id, signal),
-    remove: (id, signal) => change('removeNode', id, signal),
+    addLearner: (id, o) => change('addLearner', id, o),
+    addVoter: (id, o) => change('addVoter', id, o),
+    promote: (id, o) => change('addVoter', id, { signal: o?.signal }),
+    remove: (id, o) => change('removeNode', id, { signal: o?.signal }),
     transferLeadership: (to, signal) => raft.transferLeadership(to, signal),
     async close() {
       lessor.close()
       hub.close()
       await raft.close()
       await store.close()
+      // The node owns the log store it was given (and, through it, the database).
+      await options.storage.close()
     },
   }
 }

@@ -5,6 +5,7 @@ import type { MvccStore } from '../kv/mvcc-store.js'
 import type { RevisionEvents } from '../kv/results.js'
 import { EntryType, type ConfState, type Entry, type Snapshot } from '../raft/types.js'
 import { syncOptions, type LevelDatabase } from '../storage/level-database.js'
+import type { MemberAddresses } from './membership.js'
 import type { AppliedRequest, StateMachine } from './state-machine.js'
 
 const EMPTY = new Uint8Array(0)
@@ -13,6 +14,13 @@ const EMPTY = new Uint8Array(0)
 interface ConfRecord {
   readonly index: number
   readonly confState: ConfState
+  readonly addresses?: MemberAddresses
+}
+
+/** A snapshot: the store's chunks and the members' addresses. */
+interface SnapshotData {
+  readonly chunks: Uint8Array[]
+  readonly addresses?: MemberAddresses
 }
 
 /** The request id the driver tracks for a command envelope. */
@@ -29,6 +37,7 @@ export class KvStateMachine implements StateMachine {
   readonly store: MvccStore
   readonly #meta
   readonly #db: LevelDatabase
+  #addresses: MemberAddresses = {}
   /** Receives the watch events of each applied batch, in revision order. */
   onEvents: ((events: readonly RevisionEvents[]) => void) | undefined
   /** Receives the lease commands of each applied batch (for the leader's expiry countdown). */
@@ -42,19 +51,21 @@ export class KvStateMachine implements StateMachine {
     this.#meta = db.sublevel<string, Uint8Array>(prefix, { keyEncoding: 'utf8', valueEncoding: 'view' })
   }
 
-  async open(): Promise<{ appliedIndex: number; confState: ConfState | undefined }> {
+  async open(): Promise<{ appliedIndex: number; confState: ConfState | undefined; addresses?: MemberAddresses }> {
     const appliedIndex = this.store.appliedIndex
     const raw = await this.#meta.get('conf')
     const rec = raw === undefined ? undefined : (unpack(raw) as ConfRecord)
     // A record newer than the applied index is the trace of a snapshot restore that did not
     // finish: report no membership, and the driver restores again from the log's snapshot.
     if (rec === undefined || rec.index > appliedIndex) return { appliedIndex, confState: undefined }
-    return { appliedIndex, confState: rec.confState }
+    this.#addresses = rec.addresses ?? {}
+    return { appliedIndex, confState: rec.confState, addresses: this.#addresses }
   }
 
-  async apply(entries: readonly Entry[], confState: ConfState): Promise<ReadonlyArray<AppliedRequest | undefined>> {
+  async apply(entries: readonly Entry[], confState: ConfState, addresses?: MemberAddresses): Promise<ReadonlyArray<AppliedRequest | undefined>> {
     const last = entries[entries.length - 1].index
-    const record: ConfRecord = { index: last, confState }
+    if (addresses) this.#addresses = addresses
+    const record: ConfRecord = { index: last, confState, addresses: this.#addresses }
     const batch = await this.store.apply(
       // Membership entries carry no command but move the applied index.
       entries.map((e) => ({ index: e.index, data: e.type === EntryType.Normal ? e.data : EMPTY })),
@@ -81,16 +92,20 @@ export class KvStateMachine implements StateMachine {
     const snap = await this.store.snapshot()
     const chunks: Uint8Array[] = []
     for await (const c of snap.chunks) chunks.push(c)
-    return pack(chunks)
+    const data: SnapshotData = { chunks, addresses: this.#addresses }
+    return pack(data)
   }
 
-  async restore(snapshot: Snapshot): Promise<void> {
+  async restore(snapshot: Snapshot): Promise<{ addresses: MemberAddresses }> {
+    const data: SnapshotData = snapshot.data.length === 0 ? { chunks: [] } : (unpack(snapshot.data) as SnapshotData)
+    const addresses = data.addresses ?? {}
     // Written first, with the snapshot's index: if the restore below does not finish, open()
     // sees a record past the applied index and the driver restores again.
-    const record: ConfRecord = { index: snapshot.metadata.index, confState: snapshot.metadata.confState }
+    const record: ConfRecord = { index: snapshot.metadata.index, confState: snapshot.metadata.confState, addresses }
     await this.#db.batch([{ type: 'put', sublevel: this.#meta, key: 'conf', value: pack(record) }], syncOptions(true))
-    const chunks = snapshot.data.length === 0 ? [] : (unpack(snapshot.data) as Uint8Array[])
-    await this.store.restore(chunks, { sync: true })
+    await this.store.restore(data.chunks, { sync: true })
+    this.#addresses = addresses
     this.onRestored?.()
+    return { addresses }
   }
 }

@@ -1,3 +1,4 @@
+import { every, realTimeClock, type Clock } from '../clock.js'
 import type { Command } from '../kv/commands.js'
 import type { MvccStore } from '../kv/mvcc-store.js'
 import type { RaftNode } from './raft-node.js'
@@ -17,22 +18,24 @@ export class Lessor {
   readonly #checkpointEveryMs: number
   readonly #deadlines = new Map<number, { deadline: number }>()
   readonly #expiring = new Set<number>()
-  #timer: ReturnType<typeof setInterval> | undefined
+  readonly #clock: Clock
+  #stopTimer: (() => void) | undefined
   #busy = false
   #lastCheckpoint = 0
 
-  constructor(store: MvccStore, raft: RaftNode, run: (cmd: Command) => Promise<unknown>, options: { tickMs: number; checkpointEveryMs?: number }) {
+  constructor(store: MvccStore, raft: RaftNode, run: (cmd: Command) => Promise<unknown>, options: { tickMs: number; checkpointEveryMs?: number; clock?: Clock }) {
     this.#store = store
     this.#raft = raft
     this.#run = run
     this.#checkpointEveryMs = options.checkpointEveryMs ?? 5000
-    this.#timer = setInterval(() => void this.#tick(), options.tickMs)
+    this.#clock = options.clock ?? realTimeClock
+    this.#stopTimer = every(this.#clock, options.tickMs, () => void this.#tick())
   }
 
   /** The leader's view of a lease's remaining time, in ms (undefined elsewhere or if unknown). */
   remainingMs(id: number): number | undefined {
     const d = this.#deadlines.get(id)
-    return d === undefined ? undefined : Math.max(0, d.deadline - Date.now())
+    return d === undefined ? undefined : Math.max(0, d.deadline - this.#clock.now())
   }
 
   async #tick(): Promise<void> {
@@ -45,7 +48,7 @@ export class Lessor {
     }
     this.#busy = true
     try {
-      const now = Date.now()
+      const now = this.#clock.now()
       const leases = await this.#store.leases()
       const live = new Set<number>()
       for (const l of leases) {
@@ -83,7 +86,7 @@ export class Lessor {
    */
   applied(cmd: Command): void {
     if (this.#raft.role !== 'leader') return
-    const now = Date.now()
+    const now = this.#clock.now()
     if (cmd.type === 'leaseGrant') this.#deadlines.set(cmd.id, { deadline: now + cmd.ttlSeconds * 1000 })
     else if (cmd.type === 'leaseCheckpoint') {
       for (const c of cmd.checkpoints) if (this.#deadlines.has(c.id)) this.#deadlines.set(c.id, { deadline: now + c.remainingTtlMs })
@@ -91,7 +94,7 @@ export class Lessor {
   }
 
   close(): void {
-    if (this.#timer) clearInterval(this.#timer)
-    this.#timer = undefined
+    this.#stopTimer?.()
+    this.#stopTimer = undefined
   }
 }

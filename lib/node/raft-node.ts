@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'eventemitter3'
-import { ClosedError, InvalidConfChangeError, NotLeaderError, TimeoutError } from '../errors.js'
+import { every, realTimeClock, type Clock } from '../clock.js'
+import { ClosedError, InvalidConfChangeError, NotLeaderError, RemovedError, TimeoutError } from '../errors.js'
+import { Metrics, SIZE_BUCKETS, type Counter, type Histogram } from '../metrics.js'
 import { bootstrapLog } from '../raft/bootstrap.js'
 import { decodeConfChange, encodeConfChange } from '../raft/conf-change-codec.js'
 import type { RaftLogger } from '../raft/logger.js'
@@ -12,15 +14,23 @@ import type { RaftStorage } from '../raft/storage.js'
 import { EntryType, MessageType, NONE, type ConfChange, type ConfState, type Entry, type Message, type NodeId, type StateRole } from '../raft/types.js'
 import type { LevelLogStore } from '../storage/level-log-store.js'
 import type { Transport } from '../../transports/transport.js'
+import { decodeConfContext, encodeConfContext, isMember, memberIds, type MemberAddresses } from './membership.js'
 import type { StateMachine } from './state-machine.js'
 
 /** Raft tuning a node passes through to its core. */
 export type RaftTuning = Partial<Omit<RaftConfig, 'id' | 'storage' | 'rng' | 'logger' | 'applied'>>
 
+/** A peer: its id, or its id and the address its transport reaches it at. */
+export type PeerSpec = NodeId | { readonly id: NodeId; readonly address: string }
+
 export interface RaftNodeOptions {
   readonly id: NodeId
-  /** The initial voters of a new cluster (this node included). Ignored when the log is not empty. */
-  readonly peers?: readonly NodeId[]
+  /**
+   * The initial voters of a new cluster (this node included), with their addresses. Only the
+   * addresses are used when the log is not empty (or with `join`): to reach members this node
+   * does not know of yet. Addresses are replicated with the membership from then on.
+   */
+  readonly peers?: readonly PeerSpec[]
   /** Start with an empty log and wait to be added by the cluster. */
   readonly join?: boolean
   readonly store: LevelLogStore
@@ -38,6 +48,10 @@ export interface RaftNodeOptions {
   /** The random source for election timeouts. Default: seeded from the OS. */
   readonly rng?: Rng
   readonly logger?: RaftLogger
+  /** Where timers run. Default: real time. */
+  readonly clock?: Clock
+  /** Where the node records its metrics. Default: a registry of its own. */
+  readonly metrics?: Metrics
 }
 
 /** Events of a {@link RaftNode}. Each is emitted once what it says is true. */
@@ -65,6 +79,17 @@ interface PendingRead {
   readonly cleanup: () => void
 }
 
+interface NodeMetrics {
+  readonly proposals: Counter
+  readonly proposalsFailed: Counter
+  readonly applied: Counter
+  readonly leaderChanges: Counter
+  readonly saveSeconds: Histogram
+  readonly applySeconds: Histogram
+  readonly snapshotBytes: Histogram
+  readonly readRounds: Counter
+}
+
 interface ReadRound {
   readonly reads: PendingRead[]
   readonly issuedAt: number
@@ -90,7 +115,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   readonly #snapshotEvery: number
   readonly #compactKeep: number
   readonly #requestTimeoutMs: number
-  #ticker: ReturnType<typeof setInterval> | undefined
+  readonly #clock: Clock
+  readonly metrics: Metrics
+  readonly #m: NodeMetrics
+  #stopTicker: (() => void) | undefined
+  #addresses: Record<number, string>
+  /** Set once this node applied its own removal: requests fail with REMOVED. */
+  #removed = false
   #looping = false
   #closed = false
   #loopDone: Promise<void> = Promise.resolve()
@@ -105,7 +136,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   readonly #readPrefix = randomBytes(8).toString('hex')
   #confSeq = 0
 
-  private constructor(o: RaftNodeOptions, raw: RawNode, applied: number, confState: ConfState) {
+  private constructor(o: RaftNodeOptions, raw: RawNode, applied: number, confState: ConfState, addresses: MemberAddresses) {
     super()
     this.id = o.id
     this.#raw = raw
@@ -119,6 +150,31 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.#requestTimeoutMs = o.requestTimeoutMs ?? 10_000
     this.#applied = applied
     this.#confState = confState
+    this.#addresses = { ...addresses }
+    this.#clock = o.clock ?? realTimeClock
+    this.metrics = o.metrics ?? new Metrics()
+    this.#m = this.#registerMetrics()
+    this.#removed = confState.voters.length > 0 && !isMember(confState, o.id) && !o.join
+  }
+
+  #registerMetrics(): NodeMetrics {
+    const m = this.metrics
+    m.gauge('metastore_raft_term', 'Current Raft term.', () => this.#raw.raft.term)
+    m.gauge('metastore_raft_commit_index', 'Highest log index known to be committed.', () => this.#raw.raft.log.committed)
+    m.gauge('metastore_raft_applied_index', 'Highest log index applied to the state machine.', () => this.#applied)
+    m.gauge('metastore_raft_is_leader', '1 if this node is the leader.', () => (this.#role === 'leader' ? 1 : 0))
+    m.gauge('metastore_raft_has_leader', '1 if this node knows a leader.', () => (this.#leader !== NONE ? 1 : 0))
+    m.gauge('metastore_raft_pending_proposals', 'Proposals waiting to be applied.', () => this.#proposals.size)
+    return {
+      proposals: m.counter('metastore_proposals_total', 'Proposals submitted through this node.'),
+      proposalsFailed: m.counter('metastore_proposals_failed_total', 'Proposals that failed (timeout, closed, removed, refused).'),
+      applied: m.counter('metastore_applied_entries_total', 'Committed log entries applied to the state machine.'),
+      leaderChanges: m.counter('metastore_leader_changes_total', 'Times this node saw the leader change.'),
+      saveSeconds: m.histogram('metastore_log_fsync_duration_seconds', 'Time to write and sync a batch of the Raft log and hard state.'),
+      applySeconds: m.histogram('metastore_apply_duration_seconds', 'Time to apply a batch of committed entries.'),
+      snapshotBytes: m.histogram('metastore_snapshot_size_bytes', 'Size of snapshots taken or installed.', SIZE_BUCKETS),
+      readRounds: m.counter('metastore_read_index_rounds_total', 'ReadIndex rounds (each serves a batch of linearizable reads).'),
+    }
   }
 
   /** Opens the log and the state machine, joins the network and starts ticking. */
@@ -128,18 +184,22 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const fresh = store.lastIndex() === 0 && store.hardState.term === 0 && store.snapshot().metadata.index === 0
     if (fresh && !o.join) {
       if (!o.peers || o.peers.length === 0) throw new TypeError('a new cluster needs peers (or join: true)')
-      if (!o.peers.includes(o.id)) throw new TypeError(`peers must include this node (${o.id})`)
-      const boot = bootstrapLog(o.peers)
+      const ids = o.peers.map(peerId)
+      if (!ids.includes(o.id)) throw new TypeError(`peers must include this node (${o.id})`)
+      const contexts = new Map<NodeId, Uint8Array>()
+      for (const p of o.peers) if (typeof p !== 'number') contexts.set(p.id, encodeConfContext({ address: p.address }))
+      const boot = bootstrapLog(ids, contexts)
       await store.save({ entries: boot.entries, hardState: boot.hardState })
     }
     const snap = store.snapshot()
-    let { appliedIndex, confState } = await o.stateMachine.open()
+    let { appliedIndex, confState, addresses } = await o.stateMachine.open()
     if (appliedIndex < snap.metadata.index) {
       // The state machine is behind the log's snapshot (it lost its state, or the snapshot was
       // installed and the process died before the state machine was): restore it from there.
-      await o.stateMachine.restore(snap)
+      const restored = await o.stateMachine.restore(snap)
       appliedIndex = snap.metadata.index
       confState = snap.metadata.confState
+      addresses = restored?.addresses
     }
     const cs = confState ?? snap.metadata.confState
     // The core reads the membership at the applied index from its storage; it is the state
@@ -160,7 +220,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       rng: o.rng ?? new SeededRng(randomBytes(4).readUInt32LE(0)),
       logger: o.logger,
     })
-    const node = new RaftNode(o, raw, appliedIndex, cs)
+    // Replicated addresses win; the ones given in options fill the gaps (a joining node's way in).
+    const known: Record<number, string> = {}
+    for (const p of o.peers ?? []) if (typeof p !== 'number') known[p.id] = p.address
+    const node = new RaftNode(o, raw, appliedIndex, cs, { ...known, ...addresses })
     await node.#startIo()
     return node
   }
@@ -175,8 +238,22 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         this.#wake()
       },
     })
-    this.#ticker = setInterval(() => this.#tick(), this.#tickMs)
+    this.#syncPeers(new Set())
+    this.#stopTicker = every(this.#clock, this.#tickMs, () => this.#tick())
     this.#wake()
+  }
+
+  /** Tells the transport where members are, and forgets peers that left. */
+  #syncPeers(before: ReadonlySet<NodeId>): void {
+    const now = memberIds(this.#confState)
+    for (const [key, address] of Object.entries(this.#addresses)) {
+      const id = Number(key)
+      if (id !== this.id) this.#transport.addPeer(id, address)
+    }
+    for (const id of before) {
+      if (now.has(id) || id === this.id) continue
+      this.#transport.removePeer(id)
+    }
   }
 
   #receive(from: NodeId, messages: readonly Message[]): void {
@@ -218,15 +295,22 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         if (rd.softState) this.#onSoftState(rd.softState.leader, rd.softState.role)
         // 1. Persist, synced, before anything that depends on it leaves.
         if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+          const done = this.#m.saveSeconds.startTimer()
           await this.#store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot })
+          done()
         }
         // 2. Send, one batch per peer.
         this.#send(rd.messages)
         // 3. Apply.
         if (rd.snapshot) {
-          await this.#sm.restore(rd.snapshot)
+          const before = memberIds(this.#confState)
+          const restored = await this.#sm.restore(rd.snapshot)
+          this.#m.snapshotBytes.observe(rd.snapshot.data.length)
           this.#applied = rd.snapshot.metadata.index
           this.#confState = rd.snapshot.metadata.confState
+          if (restored?.addresses) this.#addresses = { ...restored.addresses }
+          this.#syncPeers(before)
+          this.#checkRemoved()
           this.emit('membershipChanged', this.#confState)
         }
         if (rd.committedEntries.length > 0) await this.#apply(rd.committedEntries)
@@ -267,6 +351,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   async #apply(entries: readonly Entry[]): Promise<void> {
     let cs = this.#confState
+    const before = memberIds(cs)
     let membershipChanged = false
     const confWaiters: Array<[string | undefined, ConfState]> = []
     for (const e of entries) {
@@ -274,12 +359,23 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       const cc = decodeConfChange(e.data)
       cs = this.#raw.applyConfChange(cc)
       membershipChanged = true
-      confWaiters.push([cc.context ? decoder.decode(cc.context) : undefined, cs])
+      const ctx = decodeConfContext(cc.context)
+      for (const ch of cc.changes) {
+        if (ch.type === 'removeNode') delete this.#addresses[ch.nodeId]
+        else if (ctx.address !== undefined) this.#addresses[ch.nodeId] = ctx.address
+      }
+      confWaiters.push([ctx.requestId, cs])
     }
-    const applied = await this.#sm.apply(entries, cs)
+    const done = this.#m.applySeconds.startTimer()
+    const applied = await this.#sm.apply(entries, cs, membershipChanged ? { ...this.#addresses } : undefined)
+    done()
+    this.#m.applied.inc(undefined, entries.length)
     this.#applied = entries[entries.length - 1].index
     this.#confState = cs
-    if (membershipChanged) this.emit('membershipChanged', cs)
+    if (membershipChanged) {
+      this.#syncPeers(before)
+      this.emit('membershipChanged', cs)
+    }
     for (const a of applied) {
       if (!a?.requestId) continue
       const p = this.#proposals.get(a.requestId)
@@ -297,12 +393,43 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         p.resolve(state)
       }
     }
+    if (membershipChanged) this.#checkRemoved()
+  }
+
+  /**
+   * Once this node has applied its own removal it will never apply anything again: what waits
+   * fails now with REMOVED rather than at its timeout. (Being added back lifts it.)
+   */
+  #checkRemoved(): void {
+    const member = isMember(this.#confState, this.id)
+    if (member) {
+      this.#removed = false
+      return
+    }
+    if (this.#confState.voters.length === 0 || this.#removed) return
+    this.#removed = true
+    this.#logger.info(`${this.id} was removed from the cluster`)
+    this.#failAll(new RemovedError(this.id))
+  }
+
+  #failAll(err: Error): void {
+    for (const [id, p] of this.#proposals) {
+      this.#proposals.delete(id)
+      p.cleanup()
+      this.#m.proposalsFailed.inc()
+      p.reject(err)
+    }
+    for (const round of this.#readRounds.values()) for (const r of round.reads) r.reject(err)
+    this.#readRounds.clear()
+    for (const r of this.#pendingReads) r.reject(err)
+    this.#pendingReads = []
   }
 
   async #maybeSnapshot(): Promise<void> {
     const snapIndex = this.#store.snapshot().metadata.index
     if (this.#applied - snapIndex < this.#snapshotEvery) return
     const data = await this.#sm.snapshot()
+    this.#m.snapshotBytes.observe(data.length)
     await this.#store.createSnapshot(this.#applied, this.#confState, data)
     const compactTo = this.#applied - this.#compactKeep
     if (compactTo > this.#store.firstIndex()) await this.#store.compact(compactTo)
@@ -316,6 +443,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.#role = role
     if (roleChanged) this.emit('roleChanged', role)
     if (leaderChanged) {
+      this.#m.leaderChanges.inc()
       this.emit('leaderChanged', leader, this.#raw.raft.term)
       if (leader !== NONE) {
         // A new leader may not have our proposals (they were forwarded to the old one, or lost
@@ -338,32 +466,37 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   /** Proposes a membership change; resolves with the membership once it is applied. */
-  async proposeConfChange(cc: ConfChange, signal?: AbortSignal): Promise<ConfState> {
+  async proposeConfChange(cc: ConfChange, signal?: AbortSignal, address?: string): Promise<ConfState> {
     const requestId = `conf:${this.#readPrefix}:${++this.#confSeq}`
-    const data = encodeConfChange({ ...cc, context: encoder.encode(requestId) })
+    const data = encodeConfChange({ ...cc, context: encodeConfContext({ requestId, address }) })
     return (await this.#track(requestId, data, 'conf-change', signal)) as ConfState
   }
 
   #track(requestId: string, data: Uint8Array, kind: PendingProposal['kind'], signal?: AbortSignal): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClosedError())
+    if (this.#removed) return Promise.reject(new RemovedError(this.id))
     if (signal?.aborted) return Promise.reject(signal.reason)
     if (this.#proposals.has(requestId)) return Promise.reject(new TypeError(`request ${requestId} is already pending`))
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => fail(new TimeoutError(`request ${requestId} was not applied within ${this.#requestTimeoutMs} ms; the outcome is unknown`)), this.#requestTimeoutMs)
+      const cancelTimer = this.#clock.setTimer(this.#requestTimeoutMs, () =>
+        fail(new TimeoutError(`request ${requestId} was not applied within ${this.#requestTimeoutMs} ms; the outcome is unknown`)),
+      )
       const onAbort = (): void => fail(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
       const cleanup = (): void => {
-        clearTimeout(timer)
+        cancelTimer()
         signal?.removeEventListener('abort', onAbort)
       }
       const fail = (err: Error): void => {
         if (this.#proposals.get(requestId) !== entry) return
         this.#proposals.delete(requestId)
         cleanup()
+        this.#m.proposalsFailed.inc()
         reject(err)
       }
       const entry: PendingProposal = { submittedAt: 0, data, kind, resolve, reject, cleanup }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.#proposals.set(requestId, entry)
+      this.#m.proposals.inc()
       const outcome = this.#submit(requestId)
       if (outcome === 'not-leader') fail(new NotLeaderError(this.#raw.leader))
       // Only a membership change can be refused outright (see #submit).
@@ -375,7 +508,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   #submit(requestId: string): 'ok' | 'retry' | 'not-leader' | 'refused' {
     const p = this.#proposals.get(requestId)
     if (!p) return 'ok'
-    p.submittedAt = Date.now()
+    p.submittedAt = this.#clock.now()
     const r = p.kind === 'normal' ? this.#raw.propose(p.data) : this.#raw.proposeConfChange(decodeConfChange(p.data))
     this.#wake()
     if (r === 'ok') return 'ok'
@@ -394,13 +527,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
    */
   readBarrier(signal?: AbortSignal): Promise<number> {
     if (this.#closed) return Promise.reject(new ClosedError())
+    if (this.#removed) return Promise.reject(new RemovedError(this.id))
     if (signal?.aborted) return Promise.reject(signal.reason)
     return new Promise<number>((resolve, reject) => {
       let read: PendingRead
-      const timer = setTimeout(() => fail(new TimeoutError('linearizable read not confirmed in time (no quorum?)')), this.#requestTimeoutMs)
+      const cancelTimer = this.#clock.setTimer(this.#requestTimeoutMs, () => fail(new TimeoutError('linearizable read not confirmed in time (no quorum?)')))
       const onAbort = (): void => fail(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
       const cleanup = (): void => {
-        clearTimeout(timer)
+        cancelTimer()
         signal?.removeEventListener('abort', onAbort)
       }
       const fail = (err: Error): void => {
@@ -431,7 +565,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const reads = this.#pendingReads
     this.#pendingReads = []
     const ctx = `${this.#readPrefix}:${++this.#readSeq}`
-    this.#readRounds.set(ctx, { reads, issuedAt: Date.now() })
+    this.#readRounds.set(ctx, { reads, issuedAt: this.#clock.now() })
+    this.#m.readRounds.inc()
     this.#raw.readIndex(encoder.encode(ctx))
     this.#wake()
   }
@@ -457,7 +592,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   /** Requests without an answer for an election timeout are submitted again. */
   #retryStale(): void {
     const electionMs = (this.#raw.raft.electionTimeout + 1) * this.#tickMs
-    const now = Date.now()
+    const now = this.#clock.now()
     let stale = false
     for (const round of this.#readRounds.values()) {
       if (round.index === undefined && now - round.issuedAt > electionMs) stale = true
@@ -493,16 +628,16 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         done()
         resolve()
       }
-      const timer = setTimeout(() => {
+      const cancelTimer = this.#clock.setTimer(this.#requestTimeoutMs, () => {
         done()
         reject(new TimeoutError(`${what} within ${this.#requestTimeoutMs} ms`))
-      }, this.#requestTimeoutMs)
+      })
       const onAbort = (): void => {
         done()
         reject(signal!.reason)
       }
       const done = (): void => {
-        clearTimeout(timer)
+        cancelTimer()
         this.off('leaderChanged', check)
         signal?.removeEventListener('abort', onAbort)
       }
@@ -527,6 +662,20 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     return this.#confState
   }
 
+  /** The members' addresses, as replicated with the membership. */
+  get addresses(): MemberAddresses {
+    return this.#addresses
+  }
+
+  /** Whether this node has applied its own removal from the cluster. */
+  get removed(): boolean {
+    return this.#removed
+  }
+
+  get clock(): Clock {
+    return this.#clock
+  }
+
   status(): RaftStatus {
     return this.#raw.status()
   }
@@ -539,19 +688,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    if (this.#ticker) clearInterval(this.#ticker)
+    this.#stopTicker?.()
     await this.#transport.close()
     await this.#loopDone.catch(() => {})
-    const err = new ClosedError('the node was closed')
-    for (const [id, p] of this.#proposals) {
-      this.#proposals.delete(id)
-      p.cleanup()
-      p.reject(err)
-    }
-    for (const round of this.#readRounds.values()) for (const r of round.reads) r.reject(err)
-    this.#readRounds.clear()
-    for (const r of this.#pendingReads) r.reject(err)
-    this.#pendingReads = []
+    this.#failAll(new ClosedError('the node was closed'))
   }
 }
 
+function peerId(p: PeerSpec): NodeId {
+  return typeof p === 'number' ? p : p.id
+}

@@ -1,4 +1,5 @@
 import type { ConfState, Entry, Snapshot } from '../raft/types.js'
+import type { MemberAddresses } from './membership.js'
 
 /** What a state machine reports it applied for one entry. */
 export interface AppliedRequest {
@@ -13,18 +14,26 @@ export interface AppliedRequest {
  * effects of the entries (DESIGN rule 2): a restart resumes exactly where the disk says.
  */
 export interface StateMachine {
-  /** Where to resume: the last applied index and the membership at it, as they are on disk. */
-  open(): Promise<{ appliedIndex: number; confState: ConfState | undefined }>
+  /**
+   * Where to resume: the last applied index and the membership at it (with the members'
+   * addresses, when the state machine keeps them), as they are on disk.
+   */
+  open(): Promise<{ appliedIndex: number; confState: ConfState | undefined; addresses?: MemberAddresses }>
   /**
    * Applies committed entries, in order, each exactly once; `entries[0].index` is the applied
    * index + 1. Entries of type ConfChange and empty entries carry nothing to apply but advance the
    * applied index. `confState` is the membership after the last of them. The effects, the new
    * applied index and `confState` must be made durable in one atomic write before the promise
-   * resolves (it need not be synced: the log is, and replays). Returns one item per entry.
+   * resolves (it need not be synced: the log is, and replays). `addresses` are the members'
+   * addresses after the entries; a state machine that keeps them writes them in the same write
+   * and puts them in its snapshots. Returns one item per entry.
    */
-  apply(entries: readonly Entry[], confState: ConfState): Promise<ReadonlyArray<AppliedRequest | undefined>>
+  apply(entries: readonly Entry[], confState: ConfState, addresses?: MemberAddresses): Promise<ReadonlyArray<AppliedRequest | undefined>>
   /** The state as of the applied index, for a Raft snapshot. */
   snapshot(): Promise<Uint8Array>
-  /** Replaces the state by a snapshot's, atomically (a crash leaves the old or the new state). */
-  restore(snapshot: Snapshot): Promise<void>
+  /**
+   * Replaces the state by a snapshot's, atomically (a crash leaves the old or the new state).
+   * Returns the members' addresses the snapshot carried, if it keeps them.
+   */
+  restore(snapshot: Snapshot): Promise<{ addresses?: MemberAddresses } | void>
 }

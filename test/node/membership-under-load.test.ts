@@ -60,15 +60,21 @@ t.test('a learner joins, is promoted, and a voter is removed while clients write
   await more(100)
   await start(4, true)
   const asLearner = await nodes.get(1)!.addLearner(4)
-  t.same(asLearner.learners, [4], 'joined as a learner')
+  t.same(asLearner.filter((m) => m.role === 'learner').map((m) => m.id), [4], 'joined as a learner')
   await more(100)
   const promoted = await nodes.get(2)!.promote(4)
-  t.same(promoted.voters, [1, 2, 3, 4], 'promoted to voter')
+  t.same(promoted.filter((m) => m.role === 'voter').map((m) => m.id), [1, 2, 3, 4], 'promoted to voter')
   await more(100)
   const removed = await nodes.get(4)!.remove(3)
-  t.same(removed.voters, [1, 2, 4], 'voter 3 removed')
-  // A removed member is shut down, as an operator would.
-  await nodes.get(3)!.close()
+  t.same(removed.map((m) => m.id), [1, 2, 4], 'voter 3 removed')
+  // The removed member fails requests at once with REMOVED (once it has applied its removal).
+  const three = nodes.get(3)!
+  const until = Date.now() + 10_000
+  while (!three.status().removed && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
+  t.ok(three.status().removed, 'node 3 knows it was removed')
+  await t.rejects(three.kv.put('after-removal', 1), { code: 'REMOVED' }, 'a write to a removed node fails fast')
+  await t.rejects(three.kv.get('k'), { code: 'REMOVED' }, 'so does a linearizable read')
+  await three.close()
   await more(100)
   writing = false
   await Promise.all(writers)
