@@ -1,0 +1,122 @@
+/**
+ * The storage of one node of a test cluster across its lives: opened, crashed or stopped, and
+ * reopened from what survived.
+ *
+ * @module
+ */
+import { rm } from 'node:fs/promises'
+import { Level } from 'level'
+import type { MemoryLevel } from 'memory-level'
+import { LevelLogStore } from '../storage/level-log-store.js'
+import { mapOpenError } from '../storage/engine-errors.js'
+import { CrashableMemoryDb, crashableDisk } from './crashable-db.js'
+
+/** The storage kinds a test cluster runs on. */
+export type TestStorageKind = 'memory' | 'leveldb'
+
+/**
+ * One node's disk. The cluster calls {@link open} to start a life, {@link crash} at the moment a
+ * node crashes (nothing written after it survives), then {@link afterClose} once the node's
+ * remains are torn down, and {@link destroy} when the disk is thrown away.
+ */
+export interface NodeDisk {
+  open(): Promise<LevelLogStore>
+  crash(): void
+  afterClose(): Promise<void>
+  destroy(): Promise<void>
+}
+
+/**
+ * A disk in memory that survives a crash with its synced writes only (see
+ * {@link CrashableMemoryDb}), and a clean stop with everything.
+ */
+export class MemoryNodeDisk implements NodeDisk {
+  readonly #name: string
+  #live: CrashableMemoryDb | undefined
+  /** What the last life left, for the next one to start from. */
+  #image: MemoryLevel<string, string> | undefined
+  #crashImage: Promise<MemoryLevel<string, string>> | undefined
+
+  constructor(name: string) {
+    this.#name = name
+  }
+
+  async open(): Promise<LevelLogStore> {
+    if (this.#live) throw new Error(`${this.#name} is already open`)
+    const live = await CrashableMemoryDb.open(this.#image)
+    await this.#image?.close()
+    this.#image = undefined
+    this.#live = live
+    // The database outlives the store: a clean stop keeps all of it for the next life.
+    return LevelLogStore.open(live.db, { closeDb: false, location: this.#name })
+  }
+
+  crash(): void {
+    this.#crashImage ??= this.#live?.crash()
+  }
+
+  async afterClose(): Promise<void> {
+    const live = this.#live
+    if (!live) return
+    this.#live = undefined
+    if (this.#crashImage) {
+      this.#image = await this.#crashImage
+      this.#crashImage = undefined
+      await live.db.close()
+    } else {
+      this.#image = live.db
+    }
+  }
+
+  async destroy(): Promise<void> {
+    this.crash()
+    await this.afterClose()
+    await this.#image?.close()
+    this.#image = undefined
+  }
+}
+
+/**
+ * A LevelDB directory. A crash stops every write at its moment; what LevelDB accepted before it
+ * stays, as after a process killed with SIGKILL (the operating system holds those writes).
+ */
+export class LevelNodeDisk implements NodeDisk {
+  readonly path: string
+  #db: Level<string, string> | undefined
+  #guard: { crash(): void } | undefined
+
+  constructor(path: string) {
+    this.path = path
+  }
+
+  async open(): Promise<LevelLogStore> {
+    if (this.#db) throw new Error(`${this.path} is already open`)
+    const db = new Level<string, string>(this.path)
+    try {
+      await db.open()
+    } catch (err) {
+      throw mapOpenError(err, this.path)
+    }
+    this.#db = db
+    this.#guard = crashableDisk(db)
+    return LevelLogStore.open(db, { closeDb: true, location: this.path })
+  }
+
+  crash(): void {
+    this.#guard?.crash()
+  }
+
+  async afterClose(): Promise<void> {
+    const db = this.#db
+    this.#db = undefined
+    this.#guard = undefined
+    // The node closes its store, and the store the database; make sure of it after a crash.
+    if (db && db.status !== 'closed') await db.close().catch(() => {})
+  }
+
+  async destroy(): Promise<void> {
+    this.crash()
+    await this.afterClose()
+    await rm(this.path, { recursive: true, force: true })
+  }
+}
