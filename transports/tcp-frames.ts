@@ -1,0 +1,166 @@
+/**
+ * Framing of the TCP transport: every frame is a 4-byte big-endian payload length, a 1-byte kind,
+ * then the payload. The reader refuses a length over the limit of its kind as soon as the header
+ * is in, before buffering anything of the payload.
+ *
+ * @module
+ */
+import { Buffer } from 'node:buffer'
+import { Packr } from 'msgpackr'
+import { MalformedError } from '../lib/errors.js'
+
+/** A frame that breaks the protocol; `reason` labels the metric that counts it. */
+export class FrameError extends MalformedError {
+  readonly reason: 'oversize' | 'decode' | 'addressing' | 'protocol'
+  constructor(reason: FrameError['reason'], message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'FrameError'
+    this.reason = reason
+  }
+}
+
+/** What a frame carries. */
+export enum FrameKind {
+  /** Dialer → acceptor: the {@link Hello}. */
+  Hello = 1,
+  /** Acceptor → dialer: `{ cluster, id, nonce, proof? }`. */
+  Challenge = 2,
+  /** Dialer → acceptor: `{ proof? }`. */
+  Auth = 3,
+  /** Acceptor → dialer: the link is open; frames may flow. */
+  Ready = 4,
+  /** Acceptor → dialer: `{ reason, message }`, then the acceptor closes. */
+  Refuse = 5,
+  /** A message batch (`encodeBatch`). */
+  Batch = 6,
+  /** A snapshot message follows: 8-byte total data length, then the batch of the message without its data. */
+  SnapBegin = 7,
+  /** The next bytes of the snapshot data. */
+  SnapChunk = 8,
+}
+
+/** The header: payload length (4 bytes) and kind (1 byte). */
+export const HEADER_BYTES = 5
+
+/** Handshake frames are small; anything bigger is refused before it is read. */
+export const MAX_HANDSHAKE_FRAME = 4096
+
+/** Snapshot data travels in chunks of this size. */
+export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024
+
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
+
+/** Encodes a handshake value (a plain object) as msgpack. */
+export function packControl(value: Record<string, unknown>): Uint8Array {
+  return packr.pack(value)
+}
+
+/** Decodes a handshake payload; throws {@link FrameError}. */
+export function unpackControl(payload: Uint8Array): Record<string, unknown> {
+  let v: unknown
+  try {
+    v = packr.unpack(payload)
+  } catch {
+    throw new FrameError('protocol', 'a handshake frame is not msgpack')
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) throw new FrameError('protocol', 'a handshake frame is not a map')
+  return v as Record<string, unknown>
+}
+
+/** The header of a frame of `kind` with `length` payload bytes. */
+export function frameHeader(kind: FrameKind, length: number): Buffer {
+  const h = Buffer.allocUnsafe(HEADER_BYTES)
+  h.writeUInt32BE(length, 0)
+  h[4] = kind
+  return h
+}
+
+/** A whole frame in one buffer (for small frames). */
+export function frame(kind: FrameKind, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + payload.byteLength)
+  out.writeUInt32BE(payload.byteLength, 0)
+  out[4] = kind
+  out.set(payload, HEADER_BYTES)
+  return out
+}
+
+/** One frame read off a socket. */
+export interface Frame {
+  readonly kind: FrameKind
+  readonly payload: Buffer
+}
+
+/**
+ * Cuts a byte stream into frames. `limit(kind)` gives the largest payload a kind may have at the
+ * moment (0 for a kind that is not expected): a frame over it, or of an unknown kind, throws
+ * {@link FrameError} from {@link push}, and the caller closes the connection.
+ */
+export class FrameReader {
+  readonly #chunks: Buffer[] = []
+  #buffered = 0
+  readonly #limit: (kind: FrameKind) => number
+  // The header of the frame being read, once it is in.
+  #length = -1
+  #kind = 0
+
+  constructor(limit: (kind: FrameKind) => number) {
+    this.#limit = limit
+  }
+
+  /** Bytes received and not yet part of a whole frame. */
+  get buffered(): number {
+    return this.#buffered
+  }
+
+  /** Adds received bytes; calls `onFrame` for each frame completed, in order. */
+  push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+    this.#chunks.push(chunk)
+    this.#buffered += chunk.byteLength
+    for (;;) {
+      if (this.#length < 0) {
+        if (this.#buffered < HEADER_BYTES) return
+        const head = this.#take(HEADER_BYTES)
+        const length = head.readUInt32BE(0)
+        const kind = head[4]
+        if (typeof FrameKind[kind] !== 'string') throw new FrameError('protocol', `unknown frame kind ${kind}`)
+        const limit = this.#limit(kind)
+        if (limit === 0) throw new FrameError('protocol', `unexpected ${FrameKind[kind]} frame`)
+        if (length > limit) throw new FrameError('oversize', `a ${FrameKind[kind]} frame of ${length} bytes is over the limit of ${limit}`)
+        this.#length = length
+        this.#kind = kind
+      }
+      if (this.#buffered < this.#length) return
+      const payload = this.#take(this.#length)
+      const kind = this.#kind as FrameKind
+      this.#length = -1
+      onFrame({ kind, payload })
+    }
+  }
+
+  #take(n: number): Buffer {
+    this.#buffered -= n
+    const first = this.#chunks[0]
+    if (first !== undefined && first.byteLength >= n) {
+      // The common case: the frame sits in one chunk; a view, no copy.
+      if (first.byteLength === n) this.#chunks.shift()
+      else this.#chunks[0] = first.subarray(n)
+      return first.subarray(0, n)
+    }
+    const out = Buffer.allocUnsafe(n)
+    let at = 0
+    while (at < n) {
+      const c = this.#chunks[0]
+      const want = n - at
+      if (c.byteLength <= want) {
+        out.set(c, at)
+        at += c.byteLength
+        this.#chunks.shift()
+      } else {
+        out.set(c.subarray(0, want), at)
+        this.#chunks[0] = c.subarray(want)
+        at += want
+      }
+    }
+    return out
+  }
+}
