@@ -1,23 +1,83 @@
 #!/usr/bin/env node
 /**
- * `metastore`: runs one node with an HTTP API. The replicated KV it serves (createNode) is not
- * part of this release yet; until it is, the command explains itself and exits.
+ * `metastore`: runs one member of a cluster with its client API.
+ *
+ * ```sh
+ * metastore --id 1 --cluster http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379 --port 12380
+ * ```
+ *
+ * Exit codes: 0 after Ctrl-C / SIGTERM (the node closed cleanly), 1 when the node cannot start or
+ * stops on an error, 2 for a bad command line.
  */
 import { readFileSync } from 'node:fs'
+import { parseArgs, USAGE, UsageError } from './args.js'
+import { startServer } from './server.js'
 
-const USAGE = `usage: metastore --id <n> --cluster <url,url,...> --port <client port> [options]
-
-Runs one metastore node with the classic REST API (PUT /<key>, GET /<key>,
-POST /<nodeId>, DELETE /<nodeId>).
-
-This release ships the Raft core and its simulator; the server that serves
-the replicated key-value store is not available yet.`
-
-const args = process.argv.slice(2)
-if (args.includes('--version')) {
+function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
-  console.log(pkg.version)
-} else {
-  console.log(USAGE)
-  if (!args.includes('--help') && !args.includes('-h')) process.exitCode = 2
+  return pkg.version
 }
+
+async function main(): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs(process.argv.slice(2), process.env)
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    process.stderr.write(`metastore: ${err.message}\nRun metastore --help for the flags.\n`)
+    return 2
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(USAGE + '\n')
+    return 0
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(version() + '\n')
+    return 0
+  }
+  const { options } = parsed
+  let server
+  try {
+    server = await startServer(options)
+  } catch (err) {
+    const e = err as Error & { code?: string }
+    process.stderr.write(`metastore: node ${options.id} could not start: ${e.code ? `${e.code}: ` : ''}${e.message}\n`)
+    return 1
+  }
+  const running = server
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) {
+        // A second Ctrl-C: the operator does not want to wait.
+        process.stderr.write(`metastore: ${signal} again, exiting now\n`)
+        process.exit(1)
+      }
+      stopping = true
+      running.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          process.stderr.write(`metastore: closing failed: ${(err as Error).message}\n`)
+          resolve(1)
+        },
+      )
+    }
+    process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    running.node.raft.on('error', () => {
+      if (stopping) return
+      stopping = true
+      void running.close().finally(() => resolve(1))
+    })
+  })
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    process.stderr.write(`metastore: ${(err as Error).stack ?? String(err)}\n`)
+    process.exitCode = 1
+  },
+)
