@@ -152,9 +152,17 @@ export interface WatchOptions {
   readonly prevKv?: boolean
   /** Revisions queued for a slow consumer before the watch fails with WATCH_OVERFLOW. Default 1024. */
   readonly maxQueued?: number
+  /**
+   * After this many idle milliseconds, yield an empty batch at the revision the watcher is
+   * current to (a progress notification: no event up to it is missing). Default 0: never.
+   */
+  readonly progressNotifyMs?: number
 }
 
-/** All events of one revision (delivered together, in revision order, each once). */
+/**
+ * All events of one revision (delivered together, in revision order, each once). A batch with no
+ * events is a progress notification (see {@link WatchOptions.progressNotifyMs}).
+ */
 export interface WatchBatch<V> {
   readonly revision: number
   readonly events: ReadonlyArray<{ readonly type: 'put' | 'delete'; readonly kv: KeyValue<V>; readonly prevKv?: KeyValue<V> }>
@@ -263,7 +271,7 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
   const maxValue = options.maxValueBytes ?? 1.5 * 1024 * 1024
   const db = options.storage.db
   const store = await MvccStore.open(db)
-  const hub = new WatchHub(store)
+  const hub = new WatchHub(store, options.clock)
   const stateMachine = new KvStateMachine(store, db)
   stateMachine.onEvents = (events) => hub.publish(events)
   stateMachine.onRestored = () => hub.restored()
@@ -435,7 +443,7 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     },
     watch(key, o) {
       const sel = selector(key)
-      const it = hub.watch(sel, o?.fromRevision, o?.prevKv === true, o?.maxQueued ?? 1024)
+      const it = hub.watch(sel, o?.fromRevision, o?.prevKv === true, o?.maxQueued ?? 1024, o?.progressNotifyMs ?? 0)
       const typed: AsyncIterableIterator<WatchBatch<V>> = {
         async next() {
           const r = await it.next()

@@ -1,3 +1,4 @@
+import { realTimeClock, type Clock } from '../clock.js'
 import { WatchOverflowError } from '../errors.js'
 import { inRange } from '../kv/key-range.js'
 import type { MvccStore } from '../kv/mvcc-store.js'
@@ -8,6 +9,8 @@ interface Watcher {
   readonly rangeEnd: Uint8Array | undefined
   readonly prevKv: boolean
   readonly maxQueued: number
+  /** Idle time after which the watcher is told the revision it is current to (0: never). */
+  readonly progressMs: number
   /** The newest revision queued (or replayed): the next one starts after it. */
   lastRevision: number
   replaying: boolean
@@ -28,14 +31,20 @@ interface Watcher {
  */
 export class WatchHub {
   readonly #store: MvccStore
+  readonly #clock: Clock
   readonly #watchers = new Set<Watcher>()
+  /** Every event up to this revision has been published (what a progress notification reports). */
+  #published: number
 
-  constructor(store: MvccStore) {
+  constructor(store: MvccStore, clock: Clock = realTimeClock) {
     this.#store = store
+    this.#clock = clock
+    this.#published = store.revision
   }
 
   /** The events of a batch just applied, in revision order. */
   publish(batch: readonly RevisionEvents[]): void {
+    if (batch.length > 0) this.#published = Math.max(this.#published, batch[batch.length - 1].revision)
     for (const w of this.#watchers) {
       for (const g of batch) {
         if (w.replaying) w.held.push(g)
@@ -46,10 +55,21 @@ export class WatchHub {
 
   /** The state was replaced by a snapshot: every watcher catches up from history. */
   restored(): void {
+    this.#published = this.#store.revision
     for (const w of this.#watchers) if (!w.replaying) void this.#replay(w)
   }
 
-  watch(range: { key?: Uint8Array; rangeEnd?: Uint8Array }, fromRevision: number | undefined, prevKv: boolean, maxQueued: number): AsyncIterableIterator<RevisionEvents> {
+  /**
+   * Starts a watcher. With `progressMs`, a watcher idle that long gets an empty batch at the
+   * revision it is current to (etcd's progress notification): every event up to it was delivered.
+   */
+  watch(
+    range: { key?: Uint8Array; rangeEnd?: Uint8Array },
+    fromRevision: number | undefined,
+    prevKv: boolean,
+    maxQueued: number,
+    progressMs = 0,
+  ): AsyncIterableIterator<RevisionEvents> {
     const from = fromRevision ?? this.#store.revision + 1
     if (!Number.isSafeInteger(from) || from < 1) throw new TypeError('fromRevision must be a positive integer')
     const w: Watcher = {
@@ -57,6 +77,7 @@ export class WatchHub {
       rangeEnd: range.rangeEnd,
       prevKv,
       maxQueued,
+      progressMs,
       lastRevision: from - 1,
       replaying: false,
       held: [],
@@ -81,8 +102,23 @@ export class WatchHub {
             throw w.error
           }
           if (w.closed) return { value: undefined, done: true }
-          await new Promise<void>((resolve) => (w.wake = resolve))
+          let progressDue = false
+          let cancel: (() => void) | undefined
+          await new Promise<void>((resolve) => {
+            w.wake = resolve
+            if (w.progressMs > 0) {
+              cancel = this.#clock.setTimer(w.progressMs, () => {
+                progressDue = true
+                resolve()
+              })
+            }
+          })
+          cancel?.()
           w.wake = undefined
+          if (progressDue && w.queue.length === 0 && !w.replaying && !w.error && !w.closed) {
+            const revision = Math.max(this.#published, w.lastRevision)
+            return { value: { revision, events: [] }, done: false }
+          }
         }
       },
       return: async () => {

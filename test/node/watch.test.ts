@@ -123,3 +123,34 @@ t.test('a watch on a node that catches up by snapshot misses no revision', async
   )
   t.ok(storages.get(4)!.firstIndex() > 1, `the learner installed a snapshot (its log starts at ${storages.get(4)!.firstIndex()})`)
 })
+
+t.test('progress notifications: an idle watcher learns the revision it is current to', async (t) => {
+  const [a, b] = await cluster(t)
+  const it = a.kv.watch({ prefix: 'p/' }, { progressNotifyMs: 20 })
+  const w1 = await b.kv.put('p/1', 'one')
+  // Writes elsewhere move the revision without touching the watched prefix.
+  await b.kv.put('elsewhere', 'x')
+  const w3 = await b.kv.put('elsewhere', 'y')
+  // Wait until node a applied them: a progress notification then reports at least w3.
+  const deadline = Date.now() + 5000
+  while ((await a.kv.get('elsewhere', { serializable: true }))?.value !== 'y') {
+    if (Date.now() > deadline) throw new Error('node a did not apply the writes')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  const seen: WatchBatch<string>[] = []
+  const stop = setTimeout(() => void it.return?.(), 5000)
+  for await (const batch of { [Symbol.asyncIterator]: () => it }) {
+    seen.push(batch)
+    if (batch.events.length === 0 && batch.revision >= w3.revision) break
+  }
+  clearTimeout(stop)
+  const events = seen.filter((s) => s.events.length > 0)
+  t.same(events.map((s) => s.revision), [w1.revision], 'the one event of the prefix, once')
+  const progress = seen.filter((s) => s.events.length === 0)
+  t.ok(progress.length > 0, 'at least one progress notification')
+  // What a notification promises: no event at or below its revision comes after it.
+  const broken = seen.filter((p, i) => p.events.length === 0 && seen.slice(i + 1).some((later) => later.events.length > 0 && later.revision <= p.revision))
+  t.same(broken, [], 'no event arrives after a notification that covered its revision')
+  t.ok(progress[progress.length - 1].revision >= w3.revision, 'the last reports the revision of the latest write')
+  await it.return?.()
+})
