@@ -4,7 +4,8 @@
  * `createNode()` starts a member of a cluster and returns the typed KV API. This entry point also
  * exposes the building blocks it is made of: the pure Raft core (`RawNode`), durable storage on abstract-level (`LevelLogStore` and the
  * `memoryStorage`, `levelStorage`, `rocksdbStorage` engines), the MVCC state machine
- * (`MvccStore`), the node driver (`RaftNode`), and the error classes.
+ * (`MvccStore`), the node driver (`RaftNode`), the transports (`TcpTransport`, `HttpTransport`,
+ * `InProcessNetwork`), metrics (`Metrics`) and the error classes.
  *
  * @module
  */
@@ -29,9 +30,21 @@ export type {
   TxnResponseOp,
   WatchOptions,
   WatchBatch,
+  NodeStatus,
+  MemberChangeOptions,
 } from './node/create-node.js'
+export type { Member, MemberAddresses } from './node/membership.js'
 export { RaftNode } from './node/raft-node.js'
 export { KvStateMachine, requestIdOf } from './node/kv-state-machine.js'
-export type { RaftNodeOptions, RaftNodeEvents, RaftTuning } from './node/raft-node.js'
+export type { RaftNodeOptions, RaftNodeEvents, RaftTuning, PeerSpec } from './node/raft-node.js'
 export type { StateMachine, AppliedRequest } from './node/state-machine.js'
 export type { Transport, TransportHandler } from '../transports/transport.js'
+export { TcpTransport } from '../transports/tcp.js'
+export type { TcpTransportOptions, TcpTlsOptions } from '../transports/tcp.js'
+export { HttpTransport } from '../transports/http.js'
+export type { HttpTransportOptions, HttpTlsOptions } from '../transports/http.js'
+export { InProcessNetwork } from '../transports/inprocess.js'
+export type { InProcessNetworkOptions } from '../transports/inprocess.js'
+export { Metrics, Counter, Gauge, Histogram } from './metrics.js'
+export type { Clock } from './clock.js'
+export { realTimeClock } from './clock.js'
