@@ -1,0 +1,170 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { MalformedError, TooLargeError, UnauthorizedError } from '../lib/errors.js'
+import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
+import type { TransportHandler } from './transport.js'
+import { checkHello, newNonce, proof, verifyProof } from './auth.js'
+import type { QuietLog, TransportCounters } from './http-metrics.js'
+import { SESSION_HEADER, packControl, parseSessionRequest, readBody, reply, splitSnapshotBody, unpackControl } from './http-protocol.js'
+import type { SessionTable } from './http-sessions.js'
+import { checkAddressing, decodeBatch } from './wire.js'
+
+/** What the receiving side needs from its transport. */
+export interface AcceptorContext {
+  readonly clusterId: string
+  readonly secret: string | undefined
+  readonly maxBodyBytes: number
+  readonly maxSnapshotBytes: number
+  /** A request body that stays silent this long is dropped. */
+  readonly bodyIdleMs: number
+  readonly sessions: SessionTable
+  readonly counters: TransportCounters
+  readonly log: QuietLog
+  /** This node's id and handler, once started and until closed. */
+  target(): { self: NodeId; handler: TransportHandler } | undefined
+  isKnown(id: NodeId): boolean
+}
+
+const CONTROL_LIMIT = 4096
+
+type Refusal = { status: number; code: string; reason?: string; message: string }
+
+/**
+ * The receiving side of the HTTP transport: handshakes, sessions and batches. Every request is
+ * answered (or its connection closed); nothing a peer sends can throw out of here.
+ */
+export class HttpAcceptor {
+  readonly #c: AcceptorContext
+
+  constructor(context: AcceptorContext) {
+    this.#c = context
+  }
+
+  /** Serves one request under the transport's path; `route` is what follows the path. */
+  serve(req: IncomingMessage, res: ServerResponse, route: string): void {
+    const target = this.#c.target()
+    if (!target) {
+      reply(req, res, 503, { code: 'CLOSED', message: 'the transport is not running' }, true)
+      return
+    }
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST')
+      reply(req, res, 405, { code: 'MALFORMED', message: 'only POST is served here' }, true)
+      return
+    }
+    let work: Promise<void>
+    switch (route) {
+      case '/handshake':
+        work = this.#handshake(req, res, target.self)
+        break
+      case '/session':
+        work = this.#session(req, res, target.self)
+        break
+      case '/messages':
+        work = this.#batch(req, res, false)
+        break
+      case '/snapshot':
+        work = this.#batch(req, res, true)
+        break
+      default:
+        reply(req, res, 404, { code: 'MALFORMED', message: 'no such route' }, true)
+        return
+    }
+    work.catch((err: unknown) => this.#refuse(req, res, err))
+  }
+
+  async #handshake(req: IncomingMessage, res: ServerResponse, self: NodeId): Promise<void> {
+    const { clusterId, secret, sessions } = this.#c
+    const body = await readBody(req, CONTROL_LIMIT, this.#c.bodyIdleMs)
+    const hello = checkHello(unpackControl(body), { clusterId, secret }, self, (id) => this.#c.isKnown(id))
+    const serverNonce = newNonce()
+    if (secret === undefined) {
+      const s = sessions.issue(hello.from)
+      reply(req, res, 200, packControl({ nonce: serverNonce, token: s.token, ttlMs: s.ttlMs }))
+      return
+    }
+    const challenge = sessions.challenge(hello.from, hello.nonce, serverNonce)
+    const mine = proof(secret, 'server', clusterId, hello.from, self, hello.nonce, serverNonce)
+    reply(req, res, 200, packControl({ nonce: serverNonce, proof: mine, challenge }))
+  }
+
+  async #session(req: IncomingMessage, res: ServerResponse, self: NodeId): Promise<void> {
+    const { clusterId, secret, sessions } = this.#c
+    const body = await readBody(req, CONTROL_LIMIT, this.#c.bodyIdleMs)
+    if (secret === undefined) throw new UnauthorizedError('protocol', 'this node has no secret: the handshake gives the session')
+    const request = parseSessionRequest(unpackControl(body))
+    const c = sessions.takeChallenge(request.challenge)
+    if (!c) throw new UnauthorizedError('protocol', 'unknown or expired challenge')
+    if (!this.#c.isKnown(c.from)) throw new UnauthorizedError('node', `refused node ${c.from}: not a known peer`)
+    const expected = proof(secret, 'client', clusterId, c.from, self, c.clientNonce, c.serverNonce)
+    if (!verifyProof(expected, request.proof)) throw new UnauthorizedError('secret', `node ${c.from} failed to prove the cluster secret`)
+    const s = sessions.issue(c.from)
+    reply(req, res, 200, packControl({ token: s.token, ttlMs: s.ttlMs }))
+  }
+
+  async #batch(req: IncomingMessage, res: ServerResponse, snapshot: boolean): Promise<void> {
+    const header = req.headers[SESSION_HEADER]
+    const from = typeof header === 'string' ? this.#c.sessions.lookup(header) : undefined
+    if (from === undefined || !this.#c.isKnown(from)) {
+      this.#c.counters.refused.inc({ reason: 'session' })
+      this.#c.log.warn('refused:session', `refused a batch without a valid session from ${remote(req)}`)
+      reply(req, res, 401, { code: 'UNAUTHORIZED', reason: 'protocol', message: 'no valid session: handshake first' }, true)
+      return
+    }
+    const body = await readBody(req, snapshot ? this.#c.maxSnapshotBytes : this.#c.maxBodyBytes, this.#c.bodyIdleMs)
+    const target = this.#c.target()
+    if (!target) {
+      reply(req, res, 503, { code: 'CLOSED', message: 'the transport is closed' })
+      return
+    }
+    const messages = snapshot ? decodeSnapshot(body) : decodeBatch(body)
+    // A peer speaks for itself only: a batch naming another sender (or another addressee) is dropped whole.
+    checkAddressing(messages, from, target.self)
+    const label = { peer: from }
+    this.#c.counters.receivedMessages.inc(label, messages.length)
+    this.#c.counters.receivedBytes.inc(label, body.byteLength)
+    try {
+      if (messages.length > 0) target.handler.onMessages(from, messages)
+    } catch (err) {
+      this.#c.log.warn('handler', `the node failed to take a batch from ${from}: ${(err as Error).message}`)
+    }
+    reply(req, res, 204)
+  }
+
+  #refuse(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const r = refusalOf(err)
+    if (!r) {
+      // The peer went away (or stalled) mid-body: nobody is left to answer.
+      req.destroy()
+      return
+    }
+    if (r.code === 'UNAUTHORIZED') this.#c.counters.refused.inc({ reason: r.reason ?? 'protocol' })
+    else this.#c.counters.malformed.inc()
+    this.#c.log.warn(`refused:${r.status}:${r.reason ?? ''}`, `refused a request from ${remote(req)} with ${r.status}: ${r.message}`)
+    const body = r.reason === undefined ? { code: r.code, message: r.message } : { code: r.code, reason: r.reason, message: r.message }
+    reply(req, res, r.status, body, !req.complete)
+  }
+}
+
+function refusalOf(err: unknown): Refusal | undefined {
+  if (err instanceof TooLargeError) return { status: 413, code: err.code, message: err.message }
+  if (err instanceof MalformedError) return { status: 400, code: err.code, message: err.message }
+  if (err instanceof UnauthorizedError) {
+    const status = err.reason === 'protocol' ? 400 : err.reason === 'secret' ? 401 : 403
+    return { status, code: err.code, reason: err.reason, message: err.message }
+  }
+  return undefined
+}
+
+/** A snapshot request's body: the batch of one snapshot message, then its data. */
+function decodeSnapshot(body: Uint8Array): Message[] {
+  const { batch, data } = splitSnapshotBody(body)
+  const messages = decodeBatch(batch)
+  const m = messages[0]
+  if (messages.length !== 1 || m.type !== MessageType.Snap || !m.snapshot) throw new MalformedError('a snapshot request carries one snapshot message')
+  if (m.snapshot.data.byteLength !== 0) throw new MalformedError('the snapshot data belongs after the batch')
+  return [{ ...m, snapshot: { metadata: m.snapshot.metadata, data } }]
+}
+
+function remote(req: IncomingMessage): string {
+  return `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`
+}
