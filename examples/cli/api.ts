@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { ApiError, keyPath, query, type Client } from './client.js'
+import { ApiError, keyPath, query, type Client, type RequestOptions } from './client.js'
 
 /** A key with its value and MVCC metadata, as the server answers it. */
 export interface KV {
@@ -130,10 +130,19 @@ function rangeQuery(r: KeyRange): Record<string, string | boolean | undefined> {
 export class Api {
   constructor(readonly client: Client) {}
 
+  /** A call whose answer must be a JSON object (an empty answer means the route is not the JSON API's). */
+  async #json<T>(options: RequestOptions): Promise<T> {
+    const answer = await this.client.call<unknown>(options)
+    if (typeof answer !== 'object' || answer === null) {
+      throw new Error(`${options.method} ${options.path.split('?')[0]}: expected a JSON answer, got ${answer === undefined ? 'none' : JSON.stringify(answer).slice(0, 80)} (is the endpoint a metastore server?)`)
+    }
+    return answer as T
+  }
+
   /** One key, or undefined when it does not exist. */
   async get(key: string, options: { revision?: number; serializable?: boolean } = {}): Promise<KV | undefined> {
     try {
-      const answer = await this.client.call<{ kv: KV }>({
+      const answer = await this.#json<{ kv: KV }>({
         method: 'GET',
         path: `/v1/kv/${keyPath(key)}${query({ revision: options.revision, serializable: options.serializable })}`,
       })
@@ -158,12 +167,12 @@ export class Api {
     }
     // The server needs one of prefix / end / fromKey to answer a list.
     if (r.prefix !== true && r.end === undefined && r.fromKey !== true) params.prefix = true
-    return this.client.call<RangeAnswer>({ method: 'GET', path: `/v1/kv/${keyPath(r.key)}${query(params)}` })
+    return this.#json<RangeAnswer>({ method: 'GET', path: `/v1/kv/${keyPath(r.key)}${query(params)}` })
   }
 
   /** Puts a value: text as a string, or `{ json }` as a JSON value. */
   put(key: string, value: { text: string } | { json: unknown }, options: { lease?: number; prevKv?: boolean } = {}): Promise<PutAnswer> {
-    return this.client.call<PutAnswer>({
+    return this.#json<PutAnswer>({
       method: 'PUT',
       path: `/v1/kv/${keyPath(key)}${query({ lease: options.lease, prevKv: options.prevKv })}`,
       ...('text' in value ? { text: value.text } : { json: value.json }),
@@ -171,36 +180,36 @@ export class Api {
   }
 
   delete(r: KeyRange & { prevKv?: boolean }): Promise<DeleteAnswer> {
-    return this.client.call<DeleteAnswer>({
+    return this.#json<DeleteAnswer>({
       method: 'DELETE',
       path: `/v1/kv/${keyPath(r.key)}${query({ ...rangeQuery(r), prevKv: r.prevKv })}`,
     })
   }
 
   txn(request: TxnRequest): Promise<TxnAnswer> {
-    return this.client.call<TxnAnswer>({ method: 'POST', path: '/v1/txn', json: request })
+    return this.#json<TxnAnswer>({ method: 'POST', path: '/v1/txn', json: request })
   }
 
   compact(revision: number): Promise<{ compactRevision: number }> {
-    return this.client.call({ method: 'POST', path: '/v1/compact', json: { revision }, idempotent: true })
+    return this.#json({ method: 'POST', path: '/v1/compact', json: { revision }, idempotent: true })
   }
 
   leaseGrant(ttl: number): Promise<{ id: number; ttl: number }> {
-    return this.client.call({ method: 'POST', path: '/v1/lease/grant', json: { ttl } })
+    return this.#json({ method: 'POST', path: '/v1/lease/grant', json: { ttl } })
   }
 
   leaseRevoke(id: number): Promise<{ revision: number; deleted: number }> {
-    return this.client.call({ method: 'POST', path: '/v1/lease/revoke', json: { id }, idempotent: true })
+    return this.#json({ method: 'POST', path: '/v1/lease/revoke', json: { id }, idempotent: true })
   }
 
   leaseKeepAlive(id: number, signal?: AbortSignal): Promise<{ id: number; ttl: number }> {
-    return this.client.call({ method: 'POST', path: '/v1/lease/keepalive', json: { id }, idempotent: true, signal })
+    return this.#json({ method: 'POST', path: '/v1/lease/keepalive', json: { id }, idempotent: true, signal })
   }
 
   /** A lease's TTL, remaining time and keys, or undefined when it does not exist. */
   async leaseTtl(id: number): Promise<LeaseTtl | undefined> {
     try {
-      return await this.client.call<LeaseTtl>({ method: 'GET', path: `/v1/lease/${id}` })
+      return await this.#json<LeaseTtl>({ method: 'GET', path: `/v1/lease/${id}` })
     } catch (err) {
       if (err instanceof ApiError && err.status === 404 && err.code === 'LEASE_NOT_FOUND') return undefined
       throw err
@@ -208,27 +217,27 @@ export class Api {
   }
 
   async leases(): Promise<number[]> {
-    return (await this.client.call<{ leases: number[] }>({ method: 'GET', path: '/v1/leases' })).leases
+    return (await this.#json<{ leases: number[] }>({ method: 'GET', path: '/v1/leases' })).leases
   }
 
   async members(): Promise<Member[]> {
-    return (await this.client.call<{ members: Member[] }>({ method: 'GET', path: '/v1/members' })).members
+    return (await this.#json<{ members: Member[] }>({ method: 'GET', path: '/v1/members' })).members
   }
 
   async addMember(id: number, address: string, learner: boolean): Promise<Member[]> {
-    return (await this.client.call<{ members: Member[] }>({ method: 'POST', path: '/v1/members', json: { id, address, learner } })).members
+    return (await this.#json<{ members: Member[] }>({ method: 'POST', path: '/v1/members', json: { id, address, learner } })).members
   }
 
   async promote(id: number): Promise<Member[]> {
-    return (await this.client.call<{ members: Member[] }>({ method: 'POST', path: `/v1/members/${id}/promote`, idempotent: true })).members
+    return (await this.#json<{ members: Member[] }>({ method: 'POST', path: `/v1/members/${id}/promote`, idempotent: true })).members
   }
 
   async removeMember(id: number): Promise<Member[]> {
-    return (await this.client.call<{ members: Member[] }>({ method: 'DELETE', path: `/v1/members/${id}`, idempotent: true })).members
+    return (await this.#json<{ members: Member[] }>({ method: 'DELETE', path: `/v1/members/${id}`, idempotent: true })).members
   }
 
   transferLeader(id: number): Promise<{ leader: number }> {
-    return this.client.call({ method: 'POST', path: '/v1/leader', json: { id }, idempotent: true })
+    return this.#json({ method: 'POST', path: '/v1/leader', json: { id }, idempotent: true })
   }
 
   /** The status of one endpoint (no failover: each member speaks for itself). */

@@ -240,7 +240,7 @@ export class Client {
         hostname: url.hostname,
         port: url.port,
         method: options.method,
-        path: `${url.pathname}${options.path}`,
+        path: `${url.pathname.replace(/\/+$/, '')}${options.path}`,
         headers,
         agent: false,
       })

@@ -69,14 +69,16 @@ export interface EndpointStatus {
   readonly error?: string
 }
 
-/** The status table. */
+/** The status table (with an ERROR column when an endpoint did not answer). */
 export function statusTable(rows: readonly EndpointStatus[]): string[] {
+  const errors = rows.some((r) => r.status === undefined)
+  const headers = ['ENDPOINT', 'ID', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'REVISION', 'COMPACTED', ...(errors ? ['ERROR'] : [])]
   return table(
-    ['ENDPOINT', 'ID', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'REVISION', 'COMPACTED', 'ERROR'],
+    headers,
     rows.map(({ endpoint, status: s, error }) =>
       s === undefined
         ? [endpoint, '', '', '', '', '', '', '', '', error ?? '']
-        : [endpoint, s.id, s.role, s.term, s.leader, s.commitIndex, s.appliedIndex, s.revision, s.compactRevision, ''],
+        : [endpoint, s.id, s.role, s.term, s.leader, s.commitIndex, s.appliedIndex, s.revision, s.compactRevision, ...(errors ? [''] : [])],
     ),
   )
 }

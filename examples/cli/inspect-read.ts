@@ -197,6 +197,15 @@ export function describeCommand(cmd: KvCommand): string {
   }
 }
 
+/** A conf change's context: JSON as it is (addresses, usually), anything else as bytes. */
+function describeContext(bytes: Uint8Array): string {
+  try {
+    return truncate(JSON.stringify(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))), 120)
+  } catch {
+    return `"${printableBytes(bytes)}"`
+  }
+}
+
 /** One entry in one line: its command, membership change or (for an empty entry) the new leader's no-op. */
 export function describeEntry(entry: Entry): EntrySummary {
   const base = { index: entry.index, term: entry.term, size: entry.data.length }
@@ -206,7 +215,7 @@ export function describeEntry(entry: Entry): EntrySummary {
       const cc = decodeConfChange(entry.data)
       const changes = cc.changes.length === 0 ? 'leave joint configuration' : cc.changes.map((c) => `${c.type} ${c.nodeId}`).join(', ')
       const transition = cc.transition !== undefined && cc.transition !== 'auto' ? ` (${cc.transition})` : ''
-      const context = cc.context !== undefined && cc.context.length > 0 ? ` context "${printableBytes(cc.context)}"` : ''
+      const context = cc.context !== undefined && cc.context.length > 0 ? ` context ${describeContext(cc.context)}` : ''
       summary = `conf change: ${changes}${transition}${context}`
     } catch (err) {
       summary = `undecodable conf change: ${(err as Error).message}`

@@ -22,13 +22,30 @@ function describeConf(conf: ConfState): string {
   return text
 }
 
+/** The membership record the state machine keeps: `{ index, confState, addresses? }`. */
+function describeMembership(record: Readonly<Record<string, unknown>>): string {
+  const { index, confState, addresses, ...rest } = record as { index?: unknown; confState?: ConfState; addresses?: unknown }
+  const where = typeof addresses === 'object' && addresses !== null ? (addresses as Record<string, unknown>) : {}
+  const named = (list: readonly number[]): string =>
+    list.length === 0 ? '-' : [...list].sort((a, b) => a - b).map((id) => (typeof where[id] === 'string' ? `${id} ${String(where[id])}` : String(id))).join(', ')
+  let text: string
+  if (confState === undefined || !Array.isArray(confState.voters)) text = JSON.stringify(confState)
+  else {
+    text = `voters ${named(confState.voters)}; learners ${named(confState.learners ?? [])}`
+    if ((confState.votersOutgoing ?? []).length > 0) text += `; joint with outgoing voters ${ids(confState.votersOutgoing)}`
+  }
+  if (Object.keys(rest).length > 0) text += `; ${JSON.stringify(rest)}`
+  return `${text} (as of index ${String(index)})`
+}
+
 /** The summary as aligned `name  value` lines. */
 export function formatSummary(s: InspectSummary): string[] {
+  const stored = s.confState.voters.length + s.confState.learners.length > 0 ? describeConf(s.confState) : undefined
+  const membership = s.kv.membership !== undefined ? describeMembership(s.kv.membership) : (stored ?? 'none recorded')
   const rows: Array<[string, string]> = [
     ['database', `${s.path} (${s.engine})`],
     ['hard state', `term ${s.hardState.term}, vote ${s.hardState.vote}, commit ${s.hardState.commit}`],
     ['log', `first index ${s.firstIndex}, last index ${s.lastIndex} (${Math.max(0, s.lastIndex - s.firstIndex + 1)} entries)`],
-    ['membership', describeConf(s.confState)],
     [
       'snapshot',
       s.snapshot.index === 0
@@ -36,18 +53,12 @@ export function formatSummary(s: InspectSummary): string[] {
         : `index ${s.snapshot.index}, term ${s.snapshot.term}, ${formatBytes(s.snapshot.dataBytes)}; ${describeConf(s.snapshot.confState)}`,
     ],
     ['applied index', String(s.kv.appliedIndex)],
+    ['membership', membership],
     ['revision', `${s.kv.revision}${s.kv.compactRevision > 0 ? ` (compacted at ${s.kv.compactRevision})` : ''}`],
     ['keys', String(s.kv.keys)],
     ['leases', String(s.kv.leases)],
   ]
-  const m = s.kv.membership
-  if (m !== undefined) {
-    const { index, confState, ...rest } = m as { index?: unknown; confState?: ConfState }
-    const conf = confState !== undefined && Array.isArray(confState.voters) ? describeConf(confState) : JSON.stringify(confState)
-    let text = `at index ${String(index)}: ${conf}`
-    if (Object.keys(rest).length > 0) text += `; ${JSON.stringify(rest)}`
-    rows.push(['applied membership', text])
-  }
+  if (s.kv.membership !== undefined && stored !== undefined) rows.push(['log membership', stored])
   if (s.recovery.truncatedFrom !== undefined) {
     rows.push(['repaired', `cut a damaged tail at index ${s.recovery.truncatedFrom.index}: ${s.recovery.truncatedFrom.reason}`])
   }

@@ -155,7 +155,7 @@ function report(io: Io, json: boolean, code: string, message: string, details?: 
   const hints: string[] = []
   if (code === 'LOCKED') hints.push('(a node holds this database: stop it before inspecting)')
   if (details !== undefined && typeof details.leader === 'number' && details.leader > 0) hints.push(`(the leader is member ${details.leader})`)
-  if (details !== undefined && typeof details.compactRevision === 'number') hints.push(`(compact revision ${details.compactRevision})`)
+  if (details !== undefined && typeof details.compactRevision === 'number' && !message.includes(String(details.compactRevision))) hints.push(`(compact revision ${details.compactRevision})`)
   const tag = code === 'USAGE' || code === 'ERROR' ? '' : ` [${code}]`
   writeLines(io.stderr, [`error: ${message}${hints.length > 0 ? ` ${hints.join(' ')}` : ''}${tag}`])
 }

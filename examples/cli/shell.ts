@@ -123,8 +123,10 @@ export async function runShell(session: Session, options: { historyFile: string;
         continue
       }
       if (words[0] === 'exit' || words[0] === 'quit') {
-        const code = words[1] === undefined ? 0 : Number(words[1])
-        exitCode = Number.isInteger(code) && code >= 0 && code < 256 ? code : 2
+        if (words[1] !== undefined) {
+          const code = Number(words[1])
+          exitCode = Number.isInteger(code) && code >= 0 && code < 256 ? code : 2
+        }
         break
       }
       running = new AbortController()
