@@ -18,6 +18,8 @@ function version(): string {
   return pkg.version
 }
 
+let ran = false
+
 async function main(): Promise<number> {
   let parsed
   try {
@@ -45,6 +47,7 @@ async function main(): Promise<number> {
     return 1
   }
   const running = server
+  ran = true
   return new Promise<number>((resolve) => {
     let stopping = false
     const stop = (signal: string): void => {
@@ -75,6 +78,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => {
     process.exitCode = code
+    // Once a node ran, exit even if a library left a handle behind: the node is closed.
+    if (ran) process.exit(code)
   },
   (err: unknown) => {
     process.stderr.write(`metastore: ${(err as Error).stack ?? String(err)}\n`)

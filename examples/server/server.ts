@@ -95,7 +95,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (restore && (storage.lastIndex() > 0 || storage.hardState.term > 0)) {
       throw new Error(`--restore starts a new cluster, but ${dataDir} already holds a node's data`)
     }
-    transport = options.transport ?? (await createPeerTransport(peerUrls[id - 1], { clusterId, secret: options.secret, tls: options.tls, metrics, logger: log.raft }))
+    transport = options.transport ?? createPeerTransport(peerUrls[id - 1], { clusterId, secret: options.secret, tls: options.tls, metrics, logger: log.raft })
     node = await createNode<unknown>({
       id,
       peers: peerUrls.map((address, i) => ({ id: i + 1, address })),
