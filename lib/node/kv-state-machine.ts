@@ -59,7 +59,9 @@ export class KvStateMachine implements StateMachine {
     // finish: report no membership, and the driver restores again from the log's snapshot.
     if (rec === undefined || rec.index > appliedIndex) return { appliedIndex, confState: undefined }
     this.#addresses = rec.addresses ?? {}
-    return { appliedIndex, confState: rec.confState, addresses: this.#addresses }
+    // After a restore from data newer than its snapshot's index, the store is ahead of the
+    // membership: the driver resumes at the membership's index, and the store skips what it has.
+    return { appliedIndex: rec.index, confState: rec.confState, addresses: this.#addresses }
   }
 
   async apply(entries: readonly Entry[], confState: ConfState, addresses?: MemberAddresses): Promise<ReadonlyArray<AppliedRequest | undefined>> {

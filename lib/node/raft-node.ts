@@ -100,6 +100,19 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 /**
+ * The data of a snapshot this node takes itself. The state is already in the database, next to
+ * the log, so a local snapshot only marks where the log may be compacted; the state is read out
+ * when a follower needs it (see #sendSnapshot), at the applied index of that moment.
+ */
+const STATE_IN_DATABASE = encoder.encode('metastore:state-in-database')
+
+function isStateInDatabase(data: Uint8Array): boolean {
+  if (data.length !== STATE_IN_DATABASE.length) return false
+  for (let i = 0; i < data.length; i++) if (data[i] !== STATE_IN_DATABASE[i]) return false
+  return true
+}
+
+/**
  * The driver around the pure Raft core: the only place with timers and I/O. It runs the Ready
  * loop (persist, then send, then apply, then advance), tracks proposals until they are applied,
  * batches linearizable reads into ReadIndex rounds, and takes snapshots.
@@ -196,6 +209,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (appliedIndex < snap.metadata.index) {
       // The state machine is behind the log's snapshot (it lost its state, or the snapshot was
       // installed and the process died before the state machine was): restore it from there.
+      if (isStateInDatabase(snap.data)) {
+        throw new Error(
+          `the state machine is at index ${appliedIndex}, behind the local snapshot at ${snap.metadata.index}, which holds no data: the database lost writes`,
+        )
+      }
       const restored = await o.stateMachine.restore(snap)
       appliedIndex = snap.metadata.index
       confState = snap.metadata.confState
@@ -303,6 +321,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         this.#send(rd.messages)
         // 3. Apply.
         if (rd.snapshot) {
+          if (isStateInDatabase(rd.snapshot.data)) throw new Error('received a snapshot without its data')
           const before = memberIds(this.#confState)
           const restored = await this.#sm.restore(rd.snapshot)
           this.#m.snapshotBytes.observe(rd.snapshot.data.length)
@@ -343,10 +362,34 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       batch.push(m)
     }
     for (const [to, batch] of byPeer) {
-      this.#transport.send(to, batch)
-      // The transport took the snapshot; a lost one is found out by the follower's answers.
-      for (const m of batch) if (m.type === MessageType.Snap) this.#raw.reportSnapshot(to, true)
+      const rest = batch.filter((m) => m.type !== MessageType.Snap)
+      if (rest.length > 0) this.#transport.send(to, rest)
+      for (const m of batch) if (m.type === MessageType.Snap) void this.#sendSnapshot(to, m)
     }
+  }
+
+  /**
+   * Sends a snapshot, reading the state out of the state machine first when the snapshot is a
+   * local one. That state is as of the applied index now, at or past the snapshot's index: the
+   * follower then receives the entries after the snapshot's index again, and its state machine
+   * skips those its state already holds (see {@link StateMachine.restore}).
+   */
+  async #sendSnapshot(to: NodeId, m: Message): Promise<void> {
+    let ok = true
+    try {
+      const snap = m.snapshot!
+      const data = isStateInDatabase(snap.data) ? await this.#sm.snapshot() : snap.data
+      this.#m.snapshotBytes.observe(data.length)
+      if (this.#closed) return
+      this.#transport.send(to, [{ ...m, snapshot: { metadata: snap.metadata, data } }])
+    } catch (err) {
+      ok = false
+      this.#logger.warn(`${this.id} could not send a snapshot to ${to}: ${(err as Error).message}`)
+    }
+    if (this.#closed) return
+    // The transport took the snapshot; a lost one is found out by the follower's answers.
+    this.#raw.reportSnapshot(to, ok)
+    this.#wake()
   }
 
   async #apply(entries: readonly Entry[]): Promise<void> {
@@ -428,9 +471,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   async #maybeSnapshot(): Promise<void> {
     const snapIndex = this.#store.snapshot().metadata.index
     if (this.#applied - snapIndex < this.#snapshotEvery) return
-    const data = await this.#sm.snapshot()
-    this.#m.snapshotBytes.observe(data.length)
-    await this.#store.createSnapshot(this.#applied, this.#confState, data)
+    // The state is in the database already (written with the applied index): the snapshot
+    // records where the log may be compacted, and its data is read out only to be sent.
+    await this.#store.createSnapshot(this.#applied, this.#confState, STATE_IN_DATABASE)
     const compactTo = this.#applied - this.#compactKeep
     if (compactTo > this.#store.firstIndex()) await this.#store.compact(compactTo)
     this.emit('snapshot', this.#applied)

@@ -34,6 +34,11 @@ export interface StateMachine {
   /**
    * Replaces the state by a snapshot's, atomically (a crash leaves the old or the new state).
    * Returns the members' addresses the snapshot carried, if it keeps them.
+   *
+   * The data comes from {@link snapshot} on the sender at the moment it was sent, which may be
+   * past `snapshot.metadata.index`: the driver then applies the entries after that index again,
+   * and the state machine must skip (or idempotently re-apply) the ones its state holds already.
+   * `open()` after a restore reports `snapshot.metadata.index` as the applied index.
    */
   restore(snapshot: Snapshot): Promise<{ addresses?: MemberAddresses } | void>
 }
