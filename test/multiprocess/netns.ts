@@ -36,6 +36,15 @@ async function has(cmd: string, args: readonly string[]): Promise<boolean> {
   }
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM'
+  }
+}
+
 export class NetnsLab {
   readonly #tag: string
   readonly #ids: readonly number[]
@@ -45,7 +54,8 @@ export class NetnsLab {
   readonly #rules = new Map<number, string[][]>()
 
   private constructor(ids: readonly number[], iptables: boolean) {
-    this.#tag = randomBytes(3).toString('hex')
+    // The test process's id in the name lets a later run remove what a crashed one left.
+    this.#tag = `${process.pid}-${randomBytes(2).toString('hex')}`
     this.#ids = ids
     this.#iptables = iptables
   }
@@ -65,6 +75,7 @@ export class NetnsLab {
   static async probe(): Promise<string | undefined> {
     const why = await NetnsLab.unavailable()
     if (why) return why
+    await NetnsLab.#sweep()
     let lab: NetnsLab | undefined
     try {
       await NetnsLab.create([], (l) => (lab = l))
@@ -73,6 +84,16 @@ export class NetnsLab {
       return `cannot build network namespaces: ${(err as Error).message}`
     } finally {
       await lab?.destroy()
+    }
+  }
+
+  /** Deletes the namespaces of test processes that are gone (a crashed run's leftovers). */
+  static async #sweep(): Promise<void> {
+    const list = await sh('ip', ['netns', 'list']).catch(() => '')
+    for (const line of list.split('\n')) {
+      const m = /^(ms-(\d+)-[0-9a-f]+-\S+)/.exec(line)
+      if (!m || alive(Number(m[2]))) continue
+      await sh('ip', ['netns', 'del', m[1]]).catch(() => {})
     }
   }
 
