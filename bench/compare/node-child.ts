@@ -1,0 +1,176 @@
+/**
+ * A metastore member as a child process of the benchmark: LevelDB storage (synced writes, the
+ * default), the TCP transport on loopback, and the library API. The load of the embedded
+ * scenario runs here, in the member's own process, when the parent asks; so do the bulk fill of
+ * the large data sets and the probes of the recovery and memory scenarios.
+ *
+ * Started by `node-cluster.ts` with `BENCH_NODE` set to a {@link NodeConfig}.
+ *
+ * @module
+ */
+import { performance } from 'node:perf_hooks'
+import { createNode, type MetastoreNode, type TxnRequestOp } from '../../lib/node/create-node.js'
+import { levelStorage } from '../../lib/storage/level-engine.js'
+import { memoryStorage } from '../../lib/storage/memory-engine.js'
+import { InProcessNetwork } from '../../transports/inprocess.js'
+import type { Transport } from '../../transports/transport.js'
+import type { ChildMessage, ChildStatus, NodeConfig, ParentMessage } from './node-protocol.js'
+import { closedLoop, keyOf, primeKeys, VALUE_BYTES_ARRAY, type LoadSpec, type OpName } from './workload.js'
+
+const modulesLoadedMs = performance.now()
+
+/** Values are stored as the bytes given (no encoding), as etcd stores them. */
+const bytesCodec = { encode: (v: Uint8Array): Uint8Array => v, decode: (b: Uint8Array): Uint8Array => b }
+
+type TcpTransportClass = new (options: { listen: { host: string; port: number }; clusterId: string }) => Transport
+// Loaded by name at run time: the benchmark compiles whether or not the TCP transport is built.
+const TCP_MODULE = '../../transports/tcp.js'
+
+function send(message: ChildMessage): void {
+  process.send?.(message)
+}
+
+async function transportFor(config: NodeConfig): Promise<Transport> {
+  if (config.listenPort === undefined) return new InProcessNetwork().transport()
+  const { TcpTransport } = (await import(TCP_MODULE)) as { TcpTransport: TcpTransportClass }
+  return new TcpTransport({ listen: { host: '127.0.0.1', port: config.listenPort }, clusterId: config.clusterId })
+}
+
+/** The four operations of the matrix on the library API. */
+function opFor(node: MetastoreNode<Uint8Array>, op: OpName): (key: string) => Promise<unknown> {
+  switch (op) {
+    case 'put':
+      return (key) => node.kv.put(key, VALUE_BYTES_ARRAY)
+    case 'get':
+      return (key) => node.kv.get(key)
+    case 'get-serializable':
+      return (key) => node.kv.get(key, { serializable: true })
+    case 'txn-cas':
+      return (key) =>
+        node.kv.txn({
+          compare: [{ key, target: 'value', op: '=', value: VALUE_BYTES_ARRAY }],
+          success: [{ put: { key, value: VALUE_BYTES_ARRAY } }],
+          failure: [{ get: { key } }],
+        })
+  }
+}
+
+/** Writes `keys` keys (`fill-0000000042`) in transactions of `batch` puts, `inFlight` at a time. */
+async function fill(node: MetastoreNode<Uint8Array>, keys: number, batch: number, inFlight: number): Promise<{ seconds: number; keys: number }> {
+  const started = performance.now()
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < keys) {
+      const from = next
+      const to = Math.min(keys, from + batch)
+      next = to
+      const success: TxnRequestOp<Uint8Array>[] = []
+      for (let i = from; i < to; i++) success.push({ put: { key: `fill-${String(i).padStart(10, '0')}`, value: VALUE_BYTES_ARRAY } })
+      await node.kv.txn({ compare: [], success })
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, worker))
+  return { seconds: (performance.now() - started) / 1000, keys }
+}
+
+function status(node: MetastoreNode<Uint8Array>): ChildStatus {
+  const s = node.status()
+  return { role: s.role, leader: s.leader, term: s.term, appliedIndex: s.appliedIndex, commitIndex: s.commitIndex, revision: s.revision, members: s.members.length }
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.env.BENCH_NODE ?? '') as NodeConfig
+  const storage = config.engine === 'level' ? await levelStorage(config.dataDir) : await memoryStorage()
+  const transport = await transportFor(config)
+  const node = await createNode<Uint8Array>({
+    id: config.id,
+    peers: config.listenPort === undefined ? [config.id] : config.peers,
+    ...(config.join ? { join: true } : {}),
+    storage,
+    transport,
+    codec: bytesCodec,
+    ...(config.snapshotEvery !== undefined ? { snapshotEvery: config.snapshotEvery } : {}),
+    ...(config.compactKeep !== undefined ? { compactKeep: config.compactKeep } : {}),
+  })
+  const nodeCreatedMs = performance.now()
+  let servingMs: number | undefined
+  if (config.probeServing) {
+    // The first linearizable read that succeeds: a leader is known, it committed an entry of its
+    // term, and this node applied up to the read index.
+    for (;;) {
+      try {
+        await node.kv.get(keyOf(0))
+        break
+      } catch {
+        await new Promise((r) => setTimeout(r, 1))
+      }
+    }
+    servingMs = performance.now()
+  }
+  let closing = false
+  const close = async (): Promise<void> => {
+    if (closing) return
+    closing = true
+    await node.close().catch(() => undefined)
+    process.exit(0)
+  }
+  process.on('disconnect', () => void close())
+  process.on('message', (raw) => {
+    const m = raw as ParentMessage
+    if (m.type !== 'call') return
+    const reply = (result: unknown): void => send({ type: 'reply', id: m.id, result })
+    const fail = (err: unknown): void => send({ type: 'reply', id: m.id, error: (err as Error)?.stack ?? String(err) })
+    const params = (m.params ?? {}) as Record<string, unknown>
+    const run = async (): Promise<unknown> => {
+      switch (m.method) {
+        case 'status':
+          return status(node)
+        case 'prime':
+          await primeKeys(opFor(node, 'put'))
+          return status(node)
+        case 'load':
+          return closedLoop(opFor(node, (params as unknown as LoadSpec).op), params as unknown as LoadSpec, {
+            onWindowStart: () => send({ type: 'window', phase: 'start' }),
+            onWindowEnd: () => send({ type: 'window', phase: 'end' }),
+          })
+        case 'fill':
+          return fill(node, Number(params.keys), Number(params.batch ?? 1000), Number(params.inFlight ?? 4))
+        case 'put':
+          return node.kv.put(String(params.key), VALUE_BYTES_ARRAY)
+        case 'firstWrite': {
+          // Retries until one put is acknowledged (after a leader was killed).
+          for (;;) {
+            try {
+              return await node.kv.put(String(params.key), VALUE_BYTES_ARRAY)
+            } catch {
+              await new Promise((r) => setTimeout(r, 1))
+            }
+          }
+        }
+        case 'count':
+          return (await node.kv.range({ prefix: String(params.prefix), countOnly: true, serializable: true })).count
+        case 'memory': {
+          const g = (globalThis as { gc?: () => void }).gc
+          if (g) g()
+          return process.memoryUsage()
+        }
+        case 'addLearner':
+          return node.addLearner(Number(params.id), { address: String(params.address) })
+        case 'promote':
+          return node.promote(Number(params.id))
+        case 'close':
+          setImmediate(() => void close())
+          return true
+        default:
+          throw new Error(`unknown method ${m.method}`)
+      }
+    }
+    run().then(reply, fail)
+  })
+  send({ type: 'ready', timings: { modulesLoadedMs, nodeCreatedMs, ...(servingMs !== undefined ? { servingMs } : {}) } })
+}
+
+main().catch((err: unknown) => {
+  send({ type: 'failed', error: (err as Error)?.stack ?? String(err) })
+  process.exit(1)
+})
