@@ -26,7 +26,20 @@ export interface AcceptorContext {
 
 const CONTROL_LIMIT = 4096
 
-type Refusal = { status: number; code: string; reason?: string; message: string }
+type Refusal = { status: number; code: string; reason?: string; message: string; malformed?: MalformedReason }
+
+/** The `reason` label of `metastore_transport_malformed_frames_total` (as the TCP transport's). */
+type MalformedReason = 'oversize' | 'decode' | 'addressing' | 'protocol'
+
+/** A request that breaks the protocol, with the label that counts it. */
+class ProtocolError extends MalformedError {
+  constructor(
+    readonly reason: MalformedReason,
+    message: string,
+  ) {
+    super(message)
+  }
+}
 
 /**
  * The receiving side of the HTTP transport: handshakes, sessions and batches. Every request is
@@ -48,7 +61,7 @@ export class HttpAcceptor {
     }
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST')
-      reply(req, res, 405, { code: 'MALFORMED', message: 'only POST is served here' }, true)
+      this.#refuse(req, res, { status: 405, code: 'MALFORMED', message: `${String(req.method).slice(0, 16)} is not served here, only POST`, malformed: 'protocol' })
       return
     }
     let work: Promise<void>
@@ -66,10 +79,15 @@ export class HttpAcceptor {
         work = this.#batch(req, res, true)
         break
       default:
-        reply(req, res, 404, { code: 'MALFORMED', message: 'no such route' }, true)
+        this.#refuse(req, res, { status: 404, code: 'MALFORMED', message: 'no such route', malformed: 'protocol' })
         return
     }
-    work.catch((err: unknown) => this.#refuse(req, res, err))
+    work.catch((err: unknown) => {
+      const r = refusalOf(err)
+      // Without a refusal, the peer went away (or stalled) mid-body: nobody is left to answer.
+      if (r) this.#refuse(req, res, r)
+      else req.destroy()
+    })
   }
 
   async #handshake(req: IncomingMessage, res: ServerResponse, self: NodeId): Promise<void> {
@@ -116,9 +134,18 @@ export class HttpAcceptor {
       reply(req, res, 503, { code: 'CLOSED', message: 'the transport is closed' })
       return
     }
-    const messages = snapshot ? decodeSnapshot(body) : decodeBatch(body)
-    // A peer speaks for itself only: a batch naming another sender (or another addressee) is dropped whole.
-    checkAddressing(messages, from, target.self)
+    let messages: Message[]
+    try {
+      messages = snapshot ? decodeSnapshot(body) : decodeBatch(body)
+    } catch (err) {
+      throw err instanceof ProtocolError ? err : new ProtocolError('decode', (err as Error).message)
+    }
+    try {
+      // A peer speaks for itself only: a batch naming another sender (or another addressee) is dropped whole.
+      checkAddressing(messages, from, target.self)
+    } catch (err) {
+      throw new ProtocolError('addressing', (err as Error).message)
+    }
     const label = { peer: from }
     this.#c.counters.receivedMessages.inc(label, messages.length)
     this.#c.counters.receivedBytes.inc(label, body.byteLength)
@@ -130,15 +157,9 @@ export class HttpAcceptor {
     reply(req, res, 204)
   }
 
-  #refuse(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    const r = refusalOf(err)
-    if (!r) {
-      // The peer went away (or stalled) mid-body: nobody is left to answer.
-      req.destroy()
-      return
-    }
-    if (r.code === 'UNAUTHORIZED') this.#c.counters.refused.inc({ reason: r.reason ?? 'protocol' })
-    else this.#c.counters.malformed.inc()
+  #refuse(req: IncomingMessage, res: ServerResponse, r: Refusal): void {
+    if (r.malformed) this.#c.counters.malformed.inc({ reason: r.malformed })
+    else this.#c.counters.refused.inc({ reason: r.reason ?? 'protocol' })
     this.#c.log.warn(`refused:${r.status}:${r.reason ?? ''}`, `refused a request from ${remote(req)} with ${r.status}: ${r.message}`)
     const body = r.reason === undefined ? { code: r.code, message: r.message } : { code: r.code, reason: r.reason, message: r.message }
     reply(req, res, r.status, body, !req.complete)
@@ -146,8 +167,9 @@ export class HttpAcceptor {
 }
 
 function refusalOf(err: unknown): Refusal | undefined {
-  if (err instanceof TooLargeError) return { status: 413, code: err.code, message: err.message }
-  if (err instanceof MalformedError) return { status: 400, code: err.code, message: err.message }
+  if (err instanceof TooLargeError) return { status: 413, code: err.code, message: err.message, malformed: 'oversize' }
+  if (err instanceof ProtocolError) return { status: 400, code: err.code, message: err.message, malformed: err.reason }
+  if (err instanceof MalformedError) return { status: 400, code: err.code, message: err.message, malformed: 'protocol' }
   if (err instanceof UnauthorizedError) {
     const status = err.reason === 'protocol' ? 400 : err.reason === 'secret' ? 401 : 403
     return { status, code: err.code, reason: err.reason, message: err.message }
@@ -160,8 +182,8 @@ function decodeSnapshot(body: Uint8Array): Message[] {
   const { batch, data } = splitSnapshotBody(body)
   const messages = decodeBatch(batch)
   const m = messages[0]
-  if (messages.length !== 1 || m.type !== MessageType.Snap || !m.snapshot) throw new MalformedError('a snapshot request carries one snapshot message')
-  if (m.snapshot.data.byteLength !== 0) throw new MalformedError('the snapshot data belongs after the batch')
+  if (messages.length !== 1 || m.type !== MessageType.Snap || !m.snapshot) throw new ProtocolError('protocol', 'a snapshot request carries one snapshot message')
+  if (m.snapshot.data.byteLength !== 0) throw new ProtocolError('protocol', 'the snapshot data belongs after the batch')
   return [{ ...m, snapshot: { metadata: m.snapshot.metadata, data } }]
 }
 

@@ -1,4 +1,4 @@
-import { Metrics, type Counter } from '../lib/metrics.js'
+import type { Counter, Metrics } from '../lib/metrics.js'
 import type { RaftLogger } from '../lib/raft/logger.js'
 
 /**
@@ -16,15 +16,15 @@ export interface TransportCounters {
 }
 
 /** Registers (or finds, if the registry already has them) the transport counters. */
-export function transportCounters(metrics: Metrics = new Metrics()): TransportCounters {
+export function transportCounters(metrics: Metrics): TransportCounters {
   return {
     sentMessages: metrics.counter('metastore_transport_sent_messages_total', 'Raft messages delivered to a peer'),
     sentBytes: metrics.counter('metastore_transport_sent_bytes_total', 'Bytes of message batches delivered to a peer'),
     receivedMessages: metrics.counter('metastore_transport_received_messages_total', 'Raft messages received from a peer'),
     receivedBytes: metrics.counter('metastore_transport_received_bytes_total', 'Bytes of message batches received from a peer'),
     dropped: metrics.counter('metastore_transport_dropped_messages_total', 'Raft messages dropped: queue full, peer unreachable or refused'),
-    refused: metrics.counter('metastore_transport_refused_total', 'Connections or requests refused, by reason'),
-    malformed: metrics.counter('metastore_transport_malformed_total', 'Frames or requests that did not decode'),
+    refused: metrics.counter('metastore_transport_refused_total', 'Connections or requests refused by the handshake or for want of a session, by reason'),
+    malformed: metrics.counter('metastore_transport_malformed_frames_total', 'Frames or requests refused as malformed or oversized, by reason'),
   }
 }
 

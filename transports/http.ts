@@ -13,7 +13,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
-import type { Metrics } from '../lib/metrics.js'
+import { Metrics } from '../lib/metrics.js'
 import { silentLogger, type RaftLogger } from '../lib/raft/logger.js'
 import type { Message, NodeId } from '../lib/raft/types.js'
 import type { Transport, TransportHandler } from './transport.js'
@@ -35,8 +35,8 @@ export interface HttpTransportOptions {
   readonly listen?: { readonly host?: string; readonly port: number } | string
   /**
    * Mount on the host's server instead: requests under `path` are answered by the transport, the
-   * others go to the listeners the server had when the transport started. Register your own
-   * `request` listener before `start()` (or have it skip `path`).
+   * others go to the `request` listeners the server had when the transport was made. Register
+   * your own listener first (as `http.createServer(app)` does), or have it skip `path`.
    */
   readonly server?: http.Server | https.Server
   /** Where the transport answers. Default `/raft`. */
@@ -108,6 +108,8 @@ function parseListen(listen: HttpTransportOptions['listen']): { host: string | u
  * ```
  */
 export class HttpTransport implements Transport {
+  /** The registry the transport records into (`metastore_transport_*`). */
+  readonly metrics: Metrics
   readonly #o: Resolved
   readonly #listen: { host: string | undefined; port: number } | undefined
   readonly #hostServer: http.Server | https.Server | undefined
@@ -119,6 +121,7 @@ export class HttpTransport implements Transport {
   readonly #addresses = new Map<NodeId, URL>()
   readonly #peers = new Map<NodeId, HttpPeer>()
   #ownServer: http.Server | undefined
+  #listening: Promise<number> | undefined
   #self: NodeId | undefined
   #handler: TransportHandler | undefined
   #closed = false
@@ -146,7 +149,8 @@ export class HttpTransport implements Transport {
       maxInflight: positive('maxInflight', options.maxInflight, 1),
       requestTimeoutMs: timeout,
     })
-    this.#counters = transportCounters(options.metrics)
+    this.metrics = options.metrics ?? new Metrics()
+    this.#counters = transportCounters(this.metrics)
     this.#logger = options.logger ?? silentLogger
     this.#log = new QuietLog(this.#logger)
     this.#sessions = new SessionTable({
@@ -167,6 +171,7 @@ export class HttpTransport implements Transport {
       target: () => (this.#closed || this.#self === undefined || !this.#handler ? undefined : { self: this.#self, handler: this.#handler }),
       isKnown: (id) => this.#addresses.has(id),
     })
+    if (this.#hostServer) this.#mount(this.#hostServer)
   }
 
   /** The port the server listens on (its own, or the host's once listening); undefined before. */
@@ -181,14 +186,28 @@ export class HttpTransport implements Transport {
     return this.#o.path
   }
 
+  /**
+   * Binds the transport's own server now (`start` does it otherwise), so that its port is known
+   * before the node starts (port 0); requests that come before `start` are answered 503 and
+   * their dialers retry. Mounted (or with neither `listen` nor `server`) there is nothing to bind:
+   * resolves the host server's port, or 0 if it does not listen yet.
+   */
+  listen(): Promise<number> {
+    if (this.#closed) return Promise.reject(new Error('the transport is closed'))
+    if (!this.#listen) return Promise.resolve(this.port ?? 0)
+    this.#listening ??= this.#listenOwn(this.#listen).then(() => this.port as number)
+    return this.#listening
+  }
+
   async start(self: NodeId, handler: TransportHandler): Promise<void> {
     if (this.#closed) throw new Error('the transport is closed')
     if (this.#self !== undefined) throw new Error('transport already started')
     if (!Number.isSafeInteger(self) || self <= 0) throw new TypeError('a node id is a positive integer')
+    await this.listen()
+    if (this.#closed) throw new Error('the transport is closed')
     this.#self = self
     this.#handler = handler
-    if (this.#hostServer) this.#mount(this.#hostServer)
-    else if (this.#listen) await this.#listenOwn(this.#listen)
+    this.#logger.info(`${self} serving Raft over HTTP${this.#o.tls && this.#listen ? 'S' : ''} at ${this.#o.path}${this.port === undefined ? '' : ` on port ${this.port}`}`)
   }
 
   /**
@@ -275,8 +294,9 @@ export class HttpTransport implements Transport {
     for (const p of this.#peers.values()) p.close()
     this.#peers.clear()
     this.#sessions.clear()
+    await this.#listening?.catch(() => {})
     const server = this.#ownServer
-    if (server) {
+    if (server?.listening) {
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeAllConnections()
@@ -343,6 +363,10 @@ export class HttpTransport implements Transport {
     server.keepAliveTimeout = 65_000
     server.headersTimeout = 66_000
     server.on('clientError', (_err, socket) => socket.destroy())
+    server.on('tlsClientError', (err: Error) => {
+      this.#counters.refused.inc({ reason: 'tls' })
+      this.#log.warn('refused:tls', `${this.#self ?? '-'} refused a TLS connection: ${err.message}`)
+    })
     this.#ownServer = server
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err)
