@@ -171,13 +171,19 @@ export function readBody(req: IncomingMessage, limit: number, idleMs: number): P
   })
 }
 
+/** An unread body up to this size is drained to keep the connection; a larger one closes it. */
+const DRAIN_LIMIT = 64 * 1024
+
 /**
- * Answers a request. When the body was not read (`unread`), the connection is closed after the
- * answer rather than draining what the peer may still send (possibly gigabytes it announced).
+ * Answers a request. When the body was not read (`unread`), a small one is drained so that the
+ * keep-alive connection stays usable; a large or unannounced one closes the connection after the
+ * answer rather than reading what the peer may still send (possibly gigabytes it announced).
  */
 export function reply(req: IncomingMessage, res: ServerResponse, status: number, body?: { code: string; reason?: string; message: string } | Uint8Array, unread = false): void {
+  const declared = req.headers['content-length']
+  const close = unread && !(declared !== undefined && /^\d{1,6}$/.test(declared) && Number(declared) <= DRAIN_LIMIT)
   if (res.headersSent || res.destroyed) {
-    if (unread) req.destroy()
+    if (close) req.destroy()
     return
   }
   const headers: Record<string, string | number> = {}
@@ -190,7 +196,7 @@ export function reply(req: IncomingMessage, res: ServerResponse, status: number,
     payload = JSON.stringify(body)
   }
   headers['content-length'] = payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength
-  if (unread) {
+  if (close) {
     headers.connection = 'close'
     res.once('finish', () => req.destroy())
   }

@@ -1,13 +1,13 @@
 /**
  * The dialer's side of a TCP link: connect (plain or TLS), then the handshake of `auth.ts`. The
- * result is a socket on which only this side writes frames; any byte the acceptor sends after
- * `Ready` is a protocol error.
+ * result is a socket on which this side writes frames; the acceptor says nothing more, but for
+ * the acknowledgement of a snapshot.
  *
  * @module
  */
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
-import { MalformedError, UnauthorizedError } from '../lib/errors.js'
+import { UnauthorizedError } from '../lib/errors.js'
 import type { NodeId } from '../lib/raft/types.js'
 import { newNonce, proof, verifyProof, type HandshakeOptions } from './auth.js'
 import { FrameKind, FrameReader, MAX_HANDSHAKE_FRAME, frame, packControl, unpackControl, type Frame } from './tcp-frames.js'
@@ -36,7 +36,8 @@ export class PeerRefusedError extends UnauthorizedError {}
 const REASONS = new Set(['cluster', 'node', 'secret', 'protocol'])
 
 /**
- * Connects to a peer and runs the handshake. Resolves with the open socket; rejects with an
+ * Connects to a peer and runs the handshake. Resolves with the open socket (with no `data`
+ * listener: the caller reads what the acceptor may still say); rejects with an
  * {@link UnauthorizedError} when either side refuses the other, or with the network error.
  * `track` is given the socket at once, so that a transport being closed can destroy it mid-dial.
  */
@@ -59,8 +60,6 @@ export function dial(o: DialOptions, track: (socket: Socket) => void): Promise<S
         reject(err)
       } else {
         socket.setTimeout(0)
-        // From now on the acceptor has nothing to say: any byte is a protocol error.
-        socket.on('data', () => socket.destroy(new MalformedError('the acceptor sent data on a dialed link')))
         resolve(socket)
       }
     }

@@ -37,6 +37,8 @@ export enum FrameKind {
   SnapBegin = 7,
   /** The next bytes of the snapshot data. */
   SnapChunk = 8,
+  /** Acceptor → dialer: the snapshot is in, whole, and delivered. */
+  SnapAck = 9,
 }
 
 /** The header: payload length (4 bytes) and kind (1 byte). */

@@ -43,7 +43,8 @@ interface SnapshotInProgress {
   readonly message: Message
   readonly total: number
   received: number
-  readonly chunks: Buffer[]
+  /** Allocated once at the announced size (bounded by maxSnapshotBytes): one copy, no final concatenation. */
+  readonly data: Buffer
 }
 
 /** One accepted connection. */
@@ -168,14 +169,13 @@ export class InboundConnection {
     if (messages.length !== 1 || !messages[0].snapshot || messages[0].snapshot.data.byteLength !== 0) {
       throw new FrameError('protocol', 'a snapshot header must hold one snapshot message without its data')
     }
-    this.#snapshot = { message: messages[0], total, received: 0, chunks: [] }
+    this.#snapshot = { message: messages[0], total, received: 0, data: Buffer.allocUnsafeSlow(total) }
     if (total === 0) this.#finishSnapshot()
   }
 
   #onSnapChunk(payload: Buffer): void {
     const s = this.#snapshot!
-    // Views of the socket's read buffers: copied once, into the whole, at the end.
-    s.chunks.push(payload)
+    s.data.set(payload, s.received)
     s.received += payload.byteLength
     if (s.received === s.total) this.#finishSnapshot()
   }
@@ -183,10 +183,11 @@ export class InboundConnection {
   #finishSnapshot(): void {
     const s = this.#snapshot!
     this.#snapshot = undefined
-    const data = Buffer.concat(s.chunks, s.total)
+    const data = s.data
     const snap = s.message.snapshot!
     const message: Message = { ...s.message, snapshot: { metadata: snap.metadata, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } }
     this.#host.deliver(this.peer!, [message], s.total)
+    this.#socket.write(frame(FrameKind.SnapAck, packControl({})))
   }
 
   #refuse(label: string, reason: UnauthorizedError['reason'], message: string): void {

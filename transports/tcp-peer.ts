@@ -12,7 +12,7 @@ import { UnauthorizedError } from '../lib/errors.js'
 import type { RaftLogger } from '../lib/raft/logger.js'
 import type { Message, NodeId } from '../lib/raft/types.js'
 import { dial, PeerRefusedError, type TcpAddress } from './tcp-dial.js'
-import { FrameKind, SNAPSHOT_CHUNK_BYTES, frame, frameHeader } from './tcp-frames.js'
+import { FrameKind, FrameReader, MAX_HANDSHAKE_FRAME, SNAPSHOT_CHUNK_BYTES, frame, frameHeader } from './tcp-frames.js'
 import { encodeBatch, withoutSnapshotData } from './wire.js'
 
 /** What a peer link needs from its transport. */
@@ -180,6 +180,8 @@ export class PeerLink {
         this.#failures = 0
         this.#socket = socket
         this.#state = 'ready'
+        // The acceptor has nothing to say on this link: any byte is a protocol error.
+        socket.on('data', () => socket.destroy())
         socket.on('close', () => {
           this.#host.untrack(socket)
           if (socket === this.#socket) this.#lost(new Error('connection closed'), true)
@@ -315,9 +317,20 @@ export class PeerLink {
       if (this.#state === 'closed') throw new Error('closed')
       socket.setTimeout(SNAPSHOT_IDLE_MS, () => socket.destroy(new Error('the receiver stopped reading')))
       const chunk = Math.min(SNAPSHOT_CHUNK_BYTES, this.#host.maxFrameBytes)
-      let ended = false
-      const closed = new Promise<void>((resolve, reject) => socket.once('close', () => (ended ? resolve() : reject(new Error('the connection closed')))))
+      const closed = new Promise<never>((_, reject) => socket.once('close', () => reject(new Error('the connection closed before the snapshot was acknowledged'))))
       closed.catch(() => {})
+      // The acceptor's one word on this link: the snapshot is in.
+      const reader = new FrameReader((kind) => (kind === FrameKind.SnapAck ? MAX_HANDSHAKE_FRAME : 0))
+      const acked = new Promise<void>((resolve, reject) => {
+        socket.on('data', (bytes: Buffer) => {
+          try {
+            reader.push(bytes, () => resolve())
+          } catch (err) {
+            reject(err)
+          }
+        })
+      })
+      acked.catch(() => {})
       socket.write(frame(FrameKind.SnapBegin, begin))
       for (let at = 0; at < data.byteLength; at += chunk) {
         const piece = data.subarray(at, Math.min(at + chunk, data.byteLength))
@@ -327,12 +340,13 @@ export class PeerLink {
         socket.uncork()
         // Backpressure: wait for the kernel to take this chunk before handing it the next.
         if (!more) await Promise.race([new Promise<void>((resolve) => socket.once('drain', resolve)), closed])
+        // Give the event loop a turn between chunks even when the socket takes them all at once
+        // (TLS encrypts each one synchronously): heartbeats go out meanwhile.
+        else await new Promise<void>((resolve) => setImmediate(resolve))
         if (socket.destroyed) throw new Error('the connection closed')
       }
-      // The acceptor closes its side once it has read our end: then every byte is in.
-      ended = true
+      await Promise.race([acked, closed])
       socket.end()
-      await closed
       this.#host.sent(this.id, 1, begin.byteLength + data.byteLength)
     } finally {
       this.#host.untrack(socket)
