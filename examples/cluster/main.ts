@@ -140,15 +140,17 @@ async function waitHealthy(): Promise<boolean> {
 async function stop(signal: string, failed = false): Promise<void> {
   if (stopping) return
   stopping = true
-  process.stderr.write(`cluster: ${signal}: stopping ${members.length} nodes\n`)
-  const exits = members.map(
-    (m) =>
-      new Promise<number | null>((resolve) => {
-        if (m.exited) return resolve(m.child.exitCode)
-        m.child.once('exit', (code) => resolve(code))
-        m.child.kill('SIGTERM')
-      }),
-  )
+  process.stderr.write(`cluster: ${signal}: stopping ${members.filter((m) => !m.exited).length} nodes\n`)
+  // Nodes that died earlier were reported then; the exit code says how the others stopped.
+  const exits = members
+    .filter((m) => !m.exited)
+    .map(
+      (m) =>
+        new Promise<number | null>((resolve) => {
+          m.child.once('exit', (code) => resolve(code))
+          m.child.kill('SIGTERM')
+        }),
+    )
   const timer = setTimeout(() => {
     process.stderr.write('cluster: nodes still running after 10 s; killing them\n')
     for (const m of members) if (!m.exited) m.child.kill('SIGKILL')
