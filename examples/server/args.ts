@@ -32,7 +32,7 @@ store. Node i of the cluster is the i-th peer URL of --cluster.
   --data <dir>             where the node keeps its data (default ./data/<id>)
   --storage <engine>       leveldb (default), rocksdb (needs rocksdb-native) or memory
   --cluster-id <name>      refuse peers of other clusters (default: derived from the
-                           peer URLs of the initial members)
+                           first peer URL of --cluster)
   --secret <secret>        a shared secret peers must present (or env METASTORE_SECRET)
   --tls-key <file>         TLS private key (PEM) for the peer and client listeners
   --tls-cert <file>        TLS certificate (PEM)
@@ -200,7 +200,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     join,
     dataDir: flags.get('data') ?? `./data/${id}`,
     storage,
-    clusterId: flags.get('cluster-id') ?? deriveClusterId(peerUrls, join ? id : undefined),
+    clusterId: flags.get('cluster-id') ?? deriveClusterId(peerUrls),
     ...(secret !== undefined ? { secret } : {}),
     ...(tlsKey !== undefined && tlsCert !== undefined ? { tls: { key: tlsKey, cert: tlsCert, ...(tlsCa ? { ca: tlsCa } : {}) } } : {}),
     tickMs: integer(flags, 'tick-ms', 1, 60_000),

@@ -29,7 +29,7 @@ export interface ServerOptions {
   readonly dataDir?: string
   /** Default leveldb. */
   readonly storage?: StorageEngine
-  /** Peers of another cluster are refused. Default: derived from {@link peerUrls}. */
+  /** Peers of another cluster are refused. Default: derived from the first of {@link peerUrls}. */
   readonly clusterId?: string
   /** A secret every peer must present. */
   readonly secret?: string
@@ -63,17 +63,15 @@ export const DEFAULT_MAX_REQUEST_BYTES = 2 * 1024 * 1024
 export const DEFAULT_WATCH_KEEPALIVE_MS = 10_000
 
 /**
- * A cluster id derived from the peer URLs of the initial members (order does not matter). A
- * joining node passes its own id: its URL was not among the initial members', so it is left out.
- * Clusters whose membership changed since they started should set `--cluster-id` explicitly.
+ * The cluster id a node derives when `--cluster-id` is not given: from the first peer URL of
+ * `--cluster` (node 1's, which stays first in every member's list: node i is the i-th URL). It
+ * is the same for the initial members, for nodes that join later (whose lists are longer) and
+ * for replacements, and differs between clusters started side by side (they cannot share node
+ * 1's address). Set `--cluster-id` explicitly when node 1's URL is not a good name for the
+ * cluster (it was replaced by a node elsewhere, say).
  */
-export function deriveClusterId(peerUrls: readonly string[], excludeId?: number): string {
-  const urls = peerUrls
-    .filter((_, i) => i + 1 !== excludeId)
-    .map((raw) => {
-      const u = new URL(raw)
-      return `${u.protocol}//${u.host}`
-    })
-    .sort()
-  return createHash('sha256').update(urls.join(',')).digest('hex').slice(0, 16)
+export function deriveClusterId(peerUrls: readonly string[]): string {
+  if (peerUrls.length === 0) throw new TypeError('no peer URL to derive a cluster id from')
+  const u = new URL(peerUrls[0])
+  return createHash('sha256').update(`metastore:${u.protocol}//${u.host}`).digest('hex').slice(0, 16)
 }

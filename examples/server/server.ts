@@ -80,7 +80,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const { id, peerUrls } = options
   if (!Number.isSafeInteger(id) || id < 1 || id > peerUrls.length) throw new TypeError(`id ${id} has no peer URL (there are ${peerUrls.length})`)
   const log = createLog(id, options.logLevel ?? 'info', options.logSink)
-  const clusterId = options.clusterId ?? deriveClusterId(peerUrls, options.join ? id : undefined)
+  const clusterId = options.clusterId ?? deriveClusterId(peerUrls)
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
   const metrics = new Metrics()
   const dataDir = options.dataDir ?? `./data/${id}`

@@ -70,7 +70,7 @@ t.test('every flag, in --flag=value form too', async (t) => {
     logLevel: 'debug',
     secret: 's3cret',
   })
-  // A joining node derives the cluster id of the initial members (without its own URL).
+  // A joining node, with a longer list, derives the initial members' cluster id.
   t.equal(parsed.options.clusterId, deriveClusterId(CLUSTER.split(',')))
   t.same(parseArgs(['--help']), { kind: 'help' })
   t.same(parseArgs(['-h']), { kind: 'help' })
