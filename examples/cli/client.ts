@@ -52,7 +52,7 @@ export class OutcomeUnknownError extends Error {
 export interface ClientOptions {
   /** Base URLs, tried in order (`http://127.0.0.1:12380`). */
   readonly endpoints: readonly string[]
-  /** Bound on a whole call, across endpoints, in ms. */
+  /** Bound on one attempt at one endpoint (connecting, sending, the whole answer), in ms. */
   readonly timeoutMs: number
   /** Bound on establishing one connection, in ms. */
   readonly dialTimeoutMs: number
@@ -148,9 +148,8 @@ export class Client {
 
   /** Sends a request and decodes the JSON answer (undefined for 204). Throws {@link ApiError} on an error answer. */
   async call<T>(options: RequestOptions): Promise<T> {
-    const deadline = Date.now() + this.#timeoutMs
     return this.#failover(options, async (endpoint) => {
-      const { response, body } = await this.#exchange(endpoint, options, deadline)
+      const { response, body } = await this.#exchange(endpoint, options, Date.now() + this.#timeoutMs)
       return decodeAnswer<T>(endpoint, response, body)
     })
   }
@@ -172,9 +171,8 @@ export class Client {
    * caller reads `response` and must destroy it when done. Only the wait for the headers is bounded.
    */
   async open(options: RequestOptions): Promise<OpenStream> {
-    const deadline = Date.now() + this.#timeoutMs
     return this.#failover(options, async (endpoint) => {
-      const response = await this.#send(endpoint, options, deadline, true)
+      const response = await this.#send(endpoint, options, Date.now() + this.#timeoutMs, true)
       const status = response.statusCode ?? 0
       if (status >= 200 && status < 300) return { endpoint, response }
       const body = await readBody(response)

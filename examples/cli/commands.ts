@@ -21,7 +21,7 @@ export const GLOBAL_FLAGS = {
   endpoints: { kind: 'string', value: '<url,...>', help: `servers to try in order (default $METASTORE_ENDPOINTS or ${DEFAULT_ENDPOINT})` },
   json: { kind: 'boolean', help: 'print JSON (one value per line) for scripts' },
   'write-out': { kind: 'string', short: 'w', value: '<format>', help: 'json, or simple/table (the default, for people)' },
-  timeout: { kind: 'integer', value: '<ms>', help: 'bound on one request across all endpoints (default 15000)' },
+  timeout: { kind: 'integer', value: '<ms>', help: 'bound on one request to one endpoint (default 15000)' },
   'dial-timeout': { kind: 'integer', value: '<ms>', help: 'bound on connecting to one endpoint (default 2000)' },
   help: { kind: 'boolean', short: 'h', help: 'show help' },
 } as const satisfies FlagSpecs

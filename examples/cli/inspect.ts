@@ -7,7 +7,8 @@ import type { ConfState } from '../../lib/raft/types.js'
 import { UsageError } from './args.js'
 import type { Command, Context } from './context.js'
 import { formatBytes } from './format.js'
-import { describeEntry, openDatabase, readEntries, type Engine, type EntrySummary, type InspectSummary } from './inspect-read.js'
+// The storage code loads only for `inspect`, so the other commands start quickly.
+import type { Engine, EntrySummary, InspectSummary, readEntries } from './inspect-read.js'
 import { intFlag, noMore, positional, stringFlag } from './kv-commands.js'
 import { Progress } from './progress.js'
 
@@ -89,6 +90,7 @@ export const inspectCommand: Command = {
     const engineFlag = stringFlag(args, 'engine')
     if (engineFlag !== undefined && engineFlag !== 'leveldb' && engineFlag !== 'rocksdb') throw new UsageError(`--engine must be leveldb or rocksdb, got '${engineFlag}'`)
     if (args.flags.entries !== true && (args.flags.from !== undefined || args.flags.limit !== undefined)) throw new UsageError('--from and --limit go with --entries')
+    const { openDatabase } = await import('./inspect-read.js')
     const db = await openDatabase(path, engineFlag as Engine | undefined)
     try {
       const { summary } = db
@@ -123,6 +125,7 @@ async function listEntries(
     return
   }
   if (!ctx.json) ctx.print('', ENTRY_HEADER)
+  const { describeEntry, readEntries } = await import('./inspect-read.js')
   const progress = new Progress(ctx.io.stderr, ctx.io.stderrIsTTY)
   try {
     for await (const piece of readEntries(store, from, to)) {

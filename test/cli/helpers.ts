@@ -4,7 +4,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PassThrough, Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { defaultSettings, execute, Session } from '../../examples/cli/run.js'
 
 // The compiled CLI, found relative to this compiled test (so it works from any build folder).
 export const CLI_MAIN = fileURLToPath(new URL('../../examples/cli/main.js', import.meta.url))
@@ -59,6 +61,26 @@ export function runCli(args: readonly string[], options: RunOptions = {}): Promi
     child.stdin.on('error', () => {})
     child.stdin.end(options.input ?? '')
   })
+}
+
+/**
+ * Runs one command line in this process, through the same `execute()` the binary calls (no
+ * process start: most checks of output and exit codes run this way; the binary itself is
+ * exercised by the tests that spawn it).
+ */
+export async function runInProcess(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  let out = ''
+  let err = ''
+  stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+  stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
+  const io = { stdin: Readable.from(options.input === undefined ? [] : [Buffer.from(options.input)]), stdout, stderr, stderrIsTTY: false }
+  const session = new Session(io, defaultSettings(options.env ?? {}), false)
+  const result = await execute(args, session, new AbortController().signal)
+  await new Promise((r) => setImmediate(r))
+  if (typeof result !== 'number') throw new Error(`no command in ${args.join(' ')}`)
+  return { code: result, signal: null, stdout: out, stderr: err }
 }
 
 /** A CLI child that keeps running (watch, keepalive): read its output, then stop it. */
