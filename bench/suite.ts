@@ -14,7 +14,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { cpus } from 'node:os'
-import { catchup, failover, memory, recovery } from './compare/large-scenarios.js'
+import { catchup, etcdFailover, failover, memory, recovery } from './compare/large-scenarios.js'
 import { inprocess } from './compare/inprocess.js'
 import { embedded, etcd, http } from './compare/kv-scenarios.js'
 import { parseSuiteOptions, USAGE, type SuiteOptions } from './compare/options.js'
@@ -61,6 +61,7 @@ const scenarios: Record<string, Scenario> = {
     }
     await attempt('inprocess', () => inprocess(options))
     await attempt('failover', () => failover(options))
+    await attempt('etcd failover', () => etcdFailover(options))
     await attempt('recovery', () => recovery(options))
     await attempt('memory', () => memory(options))
     await attempt('catchup', () => catchup(options))
@@ -77,7 +78,10 @@ const scenarios: Record<string, Scenario> = {
   inprocess: (options) => attempt('inprocess', () => inprocess(options)),
   recovery: (options) => attempt('recovery', () => recovery(options)),
   catchup: (options) => attempt('catchup', () => catchup(options)),
-  failover: (options) => attempt('failover', () => failover(options)),
+  async failover(options) {
+    await attempt('failover', () => failover(options))
+    if (options.withEtcd) await attempt('etcd failover', () => etcdFailover(options))
+  },
   memory: (options) => attempt('memory', () => memory(options)),
   profile: (options) => attempt('profile', () => profile(options)),
 }

@@ -9,7 +9,7 @@
  */
 import type { ChildMessage, ParentMessage } from './node-protocol.js'
 import { etcdClient, httpClient } from './client-ops.js'
-import { closedLoop, primeKeys, type LoadSpec } from './workload.js'
+import { closedLoop, firstAck, primeKeys, type LoadSpec } from './workload.js'
 
 function send(message: ChildMessage): void {
   process.send?.(message)
@@ -36,6 +36,8 @@ process.on('message', (raw) => {
           onWindowEnd: () => send({ type: 'window', phase: 'end' }),
         })
       }
+      case 'firstWrite':
+        return firstAck(client.op('put'), String((m.params as { key: string }).key))
       case 'close':
         await client.close()
         setImmediate(() => process.exit(0))

@@ -44,6 +44,7 @@ interface Member {
   readonly clientUrl: string
   readonly peerUrl: string
   readonly dataDir: string
+  readonly args: readonly string[]
   child: ChildProcess
 }
 
@@ -82,24 +83,20 @@ export class EtcdCluster {
     const initialCluster = specs.map((s) => `${s.name}=${s.peerUrl}`).join(',')
     const members: Member[] = specs.map((s) => {
       mkdirSync(s.dataDir, { recursive: true })
-      const child = spawnTracked(
-        binary,
-        [
-          '--name', s.name,
-          '--data-dir', s.dataDir,
-          '--listen-client-urls', s.clientUrl,
-          '--advertise-client-urls', s.clientUrl,
-          '--listen-peer-urls', s.peerUrl,
-          '--initial-advertise-peer-urls', s.peerUrl,
-          '--initial-cluster', initialCluster,
-          '--initial-cluster-token', token,
-          '--initial-cluster-state', 'new',
-          '--logger', 'zap',
-          '--log-level', 'error',
-        ],
-        { stdio: ['ignore', 'ignore', 'inherit'] },
-      )
-      return { ...s, child }
+      const args = [
+        '--name', s.name,
+        '--data-dir', s.dataDir,
+        '--listen-client-urls', s.clientUrl,
+        '--advertise-client-urls', s.clientUrl,
+        '--listen-peer-urls', s.peerUrl,
+        '--initial-advertise-peer-urls', s.peerUrl,
+        '--initial-cluster', initialCluster,
+        '--initial-cluster-token', token,
+        '--initial-cluster-state', 'new',
+        '--logger', 'zap',
+        '--log-level', 'error',
+      ]
+      return { ...s, args, child: spawnTracked(binary, args, { stdio: ['ignore', 'ignore', 'inherit'] }) }
     })
     const cluster = new EtcdCluster(binary, members)
     await cluster.leader(60_000)
@@ -127,6 +124,27 @@ export class EtcdCluster {
     const f = this.members.find((m) => m !== leader && m.child.exitCode === null)
     if (!f) throw new Error('no etcd follower is running')
     return f
+  }
+
+  /** Starts a killed member again on its data directory (etcd then ignores the initial-cluster flags). */
+  restart(member: Member): void {
+    member.child = spawnTracked(this.binary, member.args, { stdio: ['ignore', 'ignore', 'inherit'] })
+  }
+
+  /** Waits until every member answers and agrees on the leader, and their raft indexes match. */
+  async settled(timeoutMs = 60_000): Promise<void> {
+    await waitFor(
+      'the etcd members to settle',
+      async () => {
+        const statuses = await Promise.all(this.members.map((m) => status(m.clientUrl)))
+        const leader = statuses[0]?.leader
+        if (!leader || statuses.some((s) => s.leader !== leader)) return undefined
+        const indexes = statuses.map((s) => Number((s as { raftAppliedIndex?: string; raftIndex?: string }).raftIndex ?? 0))
+        return indexes.every((i) => i === indexes[0]) ? true : undefined
+      },
+      timeoutMs,
+      100,
+    )
   }
 
   get pids(): number[] {

@@ -11,8 +11,11 @@ import { join } from 'node:path'
 import { dataset, FILL_BATCH, FILL_IN_FLIGHT } from './dataset.js'
 import { NodeCluster, NodeProc } from './node-cluster.js'
 import type { SuiteOptions } from './options.js'
-import { freePort, rssBytes, waitFor } from './procs.js'
+import { EtcdCluster } from './etcd-cluster.js'
+import { IpcProc } from './ipc-proc.js'
+import { exited, freePort, rssBytes, waitFor } from './procs.js'
 import { emit, type BenchLine } from './result.js'
+import type { FirstAck } from './workload.js'
 
 const round3 = (v: number): number => Math.round(v * 1000) / 1000
 const MB = 1024 * 1024
@@ -123,7 +126,7 @@ export async function catchup(options: SuiteOptions): Promise<BenchLine[]> {
   const dir = join(options.dataDir, 'catchup')
   rmSync(dir, { recursive: true, force: true })
   const entries = Math.ceil(options.keys / FILL_BATCH)
-  const snapshotEvery = Math.max(50, Math.floor(entries / 2))
+  const snapshotEvery = Math.max(10, Math.floor(entries / 2))
   const cluster = await NodeCluster.start(dir, { snapshotEvery, compactKeep: 10 })
   try {
     const leader = await cluster.leader()
@@ -139,9 +142,12 @@ export async function catchup(options: SuiteOptions): Promise<BenchLine[]> {
     await waitFor('the new member to catch up', async () => ((await joiner.status()).appliedIndex >= target ? true : undefined), 30 * 60_000, 20)
     const ms = performance.now() - started
     const count = await joiner.call<number>('count', { prefix: 'fill-' })
+    // Its log starts past index 1 only if it began from a snapshot.
+    const fromSnapshot = (await joiner.status()).firstIndex > 1
     const line = timingLine('catchup', 'join-as-learner', [ms], {
       keys: options.keys,
       keysOnNewMember: count,
+      fromSnapshot,
       fillSecondsThreeMembers: round3(fillSeconds),
       fillKeysPerSecThreeMembers: Math.round(options.keys / fillSeconds),
       snapshotEvery,
@@ -158,25 +164,27 @@ export async function catchup(options: SuiteOptions): Promise<BenchLine[]> {
 }
 
 /**
- * SIGKILL the leader, then time until a surviving member gets a put acknowledged; the killed
- * member is restarted and the cluster settles before the next trial. Default timeouts (100 ms
- * ticks, election after 10 to 20 ticks).
+ * SIGKILL the leader, then time until a surviving member gets a put acknowledged (a probe put is
+ * sent every 10 ms; the one sent at the kill is timed too); the killed member is restarted and
+ * catches up before the next trial. Default timeouts (100 ms ticks, election after 10 to 20
+ * ticks).
  */
 export async function failover(options: SuiteOptions): Promise<BenchLine[]> {
   const dir = join(options.dataDir, 'failover')
   rmSync(dir, { recursive: true, force: true })
   const cluster = await NodeCluster.start(dir)
   const trials: number[] = []
+  const single: number[] = []
   try {
     for (let t = 0; t < options.trials; t++) {
       const leader = await cluster.leader()
       const survivor = cluster.procs.find((p) => p !== leader && p.alive)!
       // The cluster is settled: a write goes through before the kill.
       await survivor.call('put', { key: 'failover-warm' })
-      const killedAt = performance.now()
       leader.kill()
-      await survivor.call('firstWrite', { key: `failover-${t}` })
-      trials.push(performance.now() - killedAt)
+      const r = await survivor.call<FirstAck>('firstWrite', { key: `failover-${t}` })
+      trials.push(r.firstAckMs)
+      single.push(r.firstRequestMs)
       const restarted = cluster.restart(leader)
       await restarted.ready
       await cluster.leader(60_000)
@@ -188,7 +196,43 @@ export async function failover(options: SuiteOptions): Promise<BenchLine[]> {
     await cluster.stop()
     rmSync(dir, { recursive: true, force: true })
   }
-  const line = timingLine('failover', 'kill-leader-to-first-write', trials, { trials: options.trials })
+  const line = timingLine('failover', 'kill-leader-to-first-write', trials, { trials: options.trials, probeEveryMs: 10, requestSentAtKillMs: single.map(round3) })
+  emit(line)
+  return [line]
+}
+
+/**
+ * The same for etcd (default timeouts: 100 ms heartbeat, 1 s election): SIGKILL its leader, then
+ * time until the etcd3 client, bound to a surviving member, gets a put acknowledged.
+ */
+export async function etcdFailover(options: SuiteOptions): Promise<BenchLine[]> {
+  const cluster = await EtcdCluster.start(join(options.dataDir, 'etcd-failover'))
+  const trials: number[] = []
+  const single: number[] = []
+  const clients: IpcProc<unknown>[] = []
+  try {
+    for (let t = 0; t < options.trials; t++) {
+      const leader = await cluster.leader()
+      const survivor = cluster.members.find((m) => m !== leader)!
+      const client = new IpcProc<unknown>('etcd client', './client-child.js', 'BENCH_CLIENT', { system: 'etcd', endpoint: survivor.clientUrl })
+      clients.push(client)
+      await client.ready
+      await client.call('firstWrite', { key: 'failover-warm' })
+      leader.child.kill('SIGKILL')
+      const r = await client.call<FirstAck>('firstWrite', { key: `failover-${t}` })
+      trials.push(r.firstAckMs)
+      single.push(r.firstRequestMs)
+      await client.stop()
+      await exited(leader.child)
+      cluster.restart(leader)
+      await cluster.settled()
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.stop()))
+    await cluster.stop()
+    rmSync(join(options.dataDir, 'etcd-failover'), { recursive: true, force: true })
+  }
+  const line = { ...timingLine('failover', 'kill-leader-to-first-write', trials, { trials: options.trials, probeEveryMs: 10, requestSentAtKillMs: single.map(round3) }), system: 'etcd' as const }
   emit(line)
   return [line]
 }

@@ -8,14 +8,17 @@
  *
  * @module
  */
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import { performance } from 'node:perf_hooks'
 import { createNode, type MetastoreNode, type TxnRequestOp } from '../../lib/node/create-node.js'
+import type { LevelLogStore } from '../../lib/storage/level-log-store.js'
 import { levelStorage } from '../../lib/storage/level-engine.js'
 import { memoryStorage } from '../../lib/storage/memory-engine.js'
 import { InProcessNetwork } from '../../transports/inprocess.js'
 import type { Transport } from '../../transports/transport.js'
 import type { ChildMessage, ChildStatus, NodeConfig, ParentMessage } from './node-protocol.js'
-import { closedLoop, keyOf, primeKeys, VALUE_BYTES_ARRAY, type LoadSpec, type OpName } from './workload.js'
+import { closedLoop, firstAck, keyOf, primeKeys, VALUE_BYTES_ARRAY, type LoadSpec, type OpName } from './workload.js'
 
 const modulesLoadedMs = performance.now()
 
@@ -73,9 +76,41 @@ async function fill(node: MetastoreNode<Uint8Array>, keys: number, batch: number
   return { seconds: (performance.now() - started) / 1000, keys }
 }
 
-function status(node: MetastoreNode<Uint8Array>): ChildStatus {
+/** A CPU profile of the measured window only (the inspector's sampling profiler), written as `.cpuprofile`. */
+class WindowProfiler {
+  readonly #file: string
+  readonly #session = new Session()
+
+  constructor(file: string) {
+    this.#file = file
+  }
+
+  async start(): Promise<void> {
+    this.#session.connect()
+    await this.#session.post('Profiler.enable')
+    await this.#session.post('Profiler.setSamplingInterval', { interval: 200 })
+    await this.#session.post('Profiler.start')
+  }
+
+  async stop(): Promise<void> {
+    const { profile } = await this.#session.post('Profiler.stop')
+    writeFileSync(this.#file, JSON.stringify(profile))
+    this.#session.disconnect()
+  }
+}
+
+function status(node: MetastoreNode<Uint8Array>, storage: LevelLogStore): ChildStatus {
   const s = node.status()
-  return { role: s.role, leader: s.leader, term: s.term, appliedIndex: s.appliedIndex, commitIndex: s.commitIndex, revision: s.revision, members: s.members.length }
+  return {
+    role: s.role,
+    leader: s.leader,
+    term: s.term,
+    appliedIndex: s.appliedIndex,
+    commitIndex: s.commitIndex,
+    revision: s.revision,
+    members: s.members.length,
+    firstIndex: storage.firstIndex(),
+  }
 }
 
 async function main(): Promise<void> {
@@ -124,29 +159,30 @@ async function main(): Promise<void> {
     const run = async (): Promise<unknown> => {
       switch (m.method) {
         case 'status':
-          return status(node)
+          return status(node, storage)
         case 'prime':
           await primeKeys(opFor(node, 'put'))
-          return status(node)
-        case 'load':
-          return closedLoop(opFor(node, (params as unknown as LoadSpec).op), params as unknown as LoadSpec, {
-            onWindowStart: () => send({ type: 'window', phase: 'start' }),
-            onWindowEnd: () => send({ type: 'window', phase: 'end' }),
+          return status(node, storage)
+        case 'load': {
+          const spec = params as unknown as LoadSpec & { profileFile?: string }
+          const profiler = spec.profileFile === undefined ? undefined : new WindowProfiler(spec.profileFile)
+          return closedLoop(opFor(node, spec.op), spec, {
+            onWindowStart: async () => {
+              await profiler?.start()
+              send({ type: 'window', phase: 'start' })
+            },
+            onWindowEnd: async () => {
+              send({ type: 'window', phase: 'end' })
+              await profiler?.stop()
+            },
           })
+        }
         case 'fill':
           return fill(node, Number(params.keys), Number(params.batch ?? 1000), Number(params.inFlight ?? 4))
         case 'put':
           return node.kv.put(String(params.key), VALUE_BYTES_ARRAY)
-        case 'firstWrite': {
-          // Retries until one put is acknowledged (after a leader was killed).
-          for (;;) {
-            try {
-              return await node.kv.put(String(params.key), VALUE_BYTES_ARRAY)
-            } catch {
-              await new Promise((r) => setTimeout(r, 1))
-            }
-          }
-        }
+        case 'firstWrite':
+          return firstAck((key) => node.kv.put(key, VALUE_BYTES_ARRAY), String(params.key))
         case 'count':
           return (await node.kv.range({ prefix: String(params.prefix), countOnly: true, serializable: true })).count
         case 'memory': {

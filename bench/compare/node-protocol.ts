@@ -46,4 +46,6 @@ export interface ChildStatus {
   readonly commitIndex: number
   readonly revision: number
   readonly members: number
+  /** The first index of the log on disk: above 1 once the log was compacted or began with a snapshot. */
+  readonly firstIndex: number
 }

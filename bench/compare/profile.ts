@@ -1,12 +1,13 @@
 /**
- * `profile`: the embedded put at concurrency 128 (load in the leader) with every member under
- * `node --cpu-prof`; prints the leader's top frames by self time. The profiles stay in the
- * directory printed, for a closer look in Chrome DevTools.
+ * `profile`: the embedded put at concurrency 128, the load running in the leader, whose CPU is
+ * profiled during the measured window only (the inspector's sampling profiler, which is what
+ * `node --cpu-prof` uses); prints the top frames and files by self time. The `.cpuprofile` stays
+ * where it is printed, for a closer look in Chrome DevTools.
  *
  * @module
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { loadVia } from './ipc-proc.js'
 import { NodeCluster } from './node-cluster.js'
 import type { SuiteOptions } from './options.js'
@@ -23,8 +24,8 @@ interface CpuProfile {
   readonly timeDeltas: readonly number[]
 }
 
-/** Frames of a `.cpuprofile` by self time, largest first. */
-export function topFrames(file: string, count: number): Array<{ frame: string; selfMs: number; percent: number }> {
+/** Frames (or, `byFile`, source files) of a `.cpuprofile` by self time, largest first. */
+export function topFrames(file: string, count: number, byFile = false): Array<{ frame: string; selfMs: number; percent: number }> {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const self = new Map<string, number>()
@@ -35,8 +36,8 @@ export function topFrames(file: string, count: number): Array<{ frame: string; s
     total += dt
     if (!node) continue
     const { functionName, url, lineNumber } = node.callFrame
-    const where = url === '' ? '' : ` ${url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '')}:${lineNumber + 1}`
-    const key = `${functionName || '(anonymous)'}${where}`
+    const path = url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '')
+    const key = byFile ? path || (functionName.startsWith('(') ? functionName : '(native code)') : `${functionName || '(anonymous)'}${path === '' ? '' : ` ${path}:${lineNumber + 1}`}`
     self.set(key, (self.get(key) ?? 0) + dt)
   }
   return [...self.entries()]
@@ -51,24 +52,24 @@ export async function profile(options: SuiteOptions): Promise<BenchLine[]> {
   rmSync(dir, { recursive: true, force: true })
   rmSync(profDir, { recursive: true, force: true })
   mkdirSync(profDir, { recursive: true })
-  const cluster = await NodeCluster.start(dir, { execArgv: ['--cpu-prof', '--cpu-prof-dir', profDir] })
-  let leaderPid = 0
+  const file = join(profDir, 'embedded-put-128-leader.cpuprofile')
+  const cluster = await NodeCluster.start(dir)
   let line: BenchLine
   try {
     const leader = await cluster.leader()
-    leaderPid = leader.pid
     await leader.call('prime')
-    const { figures, cpu } = await loadVia(leader, { op: 'put', concurrency: 128, seconds: options.seconds, warmupSeconds: options.warmupSeconds }, cluster.pids)
+    const spec = { op: 'put' as const, concurrency: 128, seconds: options.seconds, warmupSeconds: options.warmupSeconds, profileFile: file }
+    const { figures, cpu } = await loadVia(leader, spec, cluster.pids)
     line = lineOf({ system: 'metastore', scenario: 'profile', op: 'put', concurrency: 128, target: 'leader' }, figures, cpu)
     emit(line)
   } finally {
-    // A clean exit writes the profiles.
     await cluster.stop()
     rmSync(dir, { recursive: true, force: true })
   }
-  const file = readdirSync(profDir).find((f) => f.includes(`.${leaderPid}.`))
-  if (!file) throw new Error(`no profile of the leader (pid ${leaderPid}) in ${profDir}`)
-  console.error(`leader profile: ${relative(process.cwd(), join(profDir, file)) || join(profDir, file)} (the whole process life: start, prime and the measured load)`)
-  for (const f of topFrames(join(profDir, file), 30)) console.error(`${String(f.percent).padStart(5)}%  ${String(f.selfMs).padStart(6)} ms  ${f.frame}`)
+  console.error(`leader profile of the measured window: ${file}`)
+  console.error('top frames by self time:')
+  for (const f of topFrames(file, 30)) console.error(`${String(f.percent).padStart(5)}%  ${String(f.selfMs).padStart(6)} ms  ${f.frame}`)
+  console.error('top files by self time:')
+  for (const f of topFrames(file, 15, true)) console.error(`${String(f.percent).padStart(5)}%  ${String(f.selfMs).padStart(6)} ms  ${f.frame}`)
   return [line]
 }

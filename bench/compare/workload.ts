@@ -158,3 +158,49 @@ export async function primeKeys(op: (key: string) => Promise<unknown>, concurren
   }
   await Promise.all(Array.from({ length: concurrency }, worker))
 }
+
+/** What {@link firstAck} measured, in ms from its call. */
+export interface FirstAck {
+  /** The first of the probes (one every `everyMs`) to be acknowledged. */
+  readonly firstAckMs: number
+  /** The probe sent at once, on its own (with the client's own retries, if it has any). */
+  readonly firstRequestMs: number
+}
+
+/**
+ * After a failure: sends a put at once, then another every `everyMs` (at most `maxOutstanding`
+ * unanswered), and times the first acknowledged and the first sent. Failed probes are not
+ * retried: the next probe is the retry.
+ */
+export async function firstAck(put: (key: string) => Promise<unknown>, key: string, everyMs = 10, maxOutstanding = 200): Promise<FirstAck> {
+  const started = performance.now()
+  let acked: number | undefined
+  let outstanding = 0
+  const probe = async (): Promise<number | undefined> => {
+    outstanding++
+    try {
+      await put(key)
+      const at = performance.now() - started
+      acked ??= at
+      return at
+    } catch {
+      return undefined
+    } finally {
+      outstanding--
+    }
+  }
+  // The first request: retried (by this loop) only when it fails outright.
+  const first = (async (): Promise<number> => {
+    for (;;) {
+      const at = await probe()
+      if (at !== undefined) return at
+      await new Promise((r) => setTimeout(r, 1))
+    }
+  })()
+  while (acked === undefined) {
+    await new Promise((r) => setTimeout(r, everyMs))
+    if (acked === undefined && outstanding < maxOutstanding) void probe()
+  }
+  const firstAckMs = acked
+  return { firstAckMs, firstRequestMs: await first }
+}
