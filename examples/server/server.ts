@@ -156,6 +156,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
       await r.handler(ctx)
     } catch (err) {
+      if (gone.signal.aborted) {
+        // The client left: there is nobody to answer, and nothing went wrong here.
+        log.debug(`${req.method} ${req.url}: the client went away`)
+        res.destroy()
+        return
+      }
       const e = toHttpError(err)
       if (e.status >= 500 && e.status !== 503) log.error(`${req.method} ${req.url}: ${e.code} ${e.message}`)
       else log.debug(`${req.method} ${req.url}: ${e.status} ${e.code} ${e.message}`)
