@@ -214,8 +214,11 @@ export async function createTestCluster<V = unknown>(options: TestClusterOptions
     return node
   }
 
-  /** Tears a running node down; `crash` first cuts it off and stops its disk at this moment. */
-  const takeDown = async (id: NodeId, how: 'crash' | 'stop'): Promise<void> => {
+  /**
+   * Tears a running node down. `crash` first cuts it off and stops its disk at this moment; `stop`
+   * keeps its disk for a restart; `discard` keeps nothing (the disk is about to be destroyed).
+   */
+  const takeDown = async (id: NodeId, how: 'crash' | 'stop' | 'discard'): Promise<void> => {
     const slot = slotOf(id)
     if (!slot.running) throw new TypeError(`node ${id} is not running`)
     const { node, transport } = slot.running
@@ -227,7 +230,8 @@ export async function createTestCluster<V = unknown>(options: TestClusterOptions
     running.delete(id)
     // A crashed node's teardown fails to write; what it leaves behind is only what it was doing.
     await node.close().catch(() => {})
-    await slot.disk.afterClose()
+    if (how === 'discard') await slot.disk.destroy()
+    else await slot.disk.afterClose()
   }
 
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -308,7 +312,7 @@ export async function createTestCluster<V = unknown>(options: TestClusterOptions
   try {
     for (const id of initial) await start(slotOf(id), initial)
   } catch (err) {
-    for (const id of [...running.keys()]) await takeDown(id, 'stop')
+    for (const id of [...running.keys()]) await takeDown(id, 'discard')
     network.close()
     if (tempDir) await rm(tempDir, { recursive: true, force: true })
     throw err
@@ -355,7 +359,7 @@ export async function createTestCluster<V = unknown>(options: TestClusterOptions
           await catchUp(node, timeoutMs)
         }
       } catch (err) {
-        await takeDown(slot.id, 'stop').catch(() => {})
+        await takeDown(slot.id, 'discard').catch(() => {})
         throw err
       }
       return node
@@ -365,8 +369,8 @@ export async function createTestCluster<V = unknown>(options: TestClusterOptions
       if (slot.removed) throw new TypeError(`node ${id} was already removed`)
       const members = await onLeader((l) => l.remove(id), o.timeoutMs ?? DEFAULT_TIMEOUT_MS)
       slot.removed = true
-      if (slot.running) await takeDown(id, 'stop')
-      await slot.disk.destroy()
+      if (slot.running) await takeDown(id, 'discard')
+      else await slot.disk.destroy()
       return members
     },
     messagesSent(type) {
@@ -381,7 +385,7 @@ export async function createTestCluster<V = unknown>(options: TestClusterOptions
     async close() {
       if (closed) return
       closed = true
-      for (const id of [...running.keys()]) await takeDown(id, 'stop')
+      for (const id of [...running.keys()]) await takeDown(id, 'discard')
       network.close()
       for (const slot of slots.values()) await slot.disk.destroy()
       if (tempDir) await rm(tempDir, { recursive: true, force: true })

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { AbstractSnapshot } from 'abstract-level'
 import { MemoryLevel } from 'memory-level'
 import type { LevelDatabase } from '../storage/level-database.js'
 
@@ -15,51 +16,37 @@ interface WriteHooks {
   _clear(options: Record<string, unknown>): Promise<void>
 }
 
-/** A write as the engine received it (keys and values already encoded). */
-type Write =
-  | { readonly kind: 'batch'; readonly operations: ReadonlyArray<{ type: 'put' | 'del'; key: unknown; value?: unknown }> }
-  | { readonly kind: 'clear'; readonly range: Record<string, unknown> }
-
-const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'limit', 'reverse'] as const
-
 function crashedError(): Error {
   return Object.assign(new Error('the node crashed: its database takes no more writes'), { code: 'LEVEL_DATABASE_NOT_OPEN' })
 }
 
 /**
  * Wraps the private write hooks of `db` (sublevels write through their root, so they are covered
- * too): `observe` sees each write before it is applied, and once `crashed()` is true every write
- * fails, so that nothing issued after the crash reaches the database.
+ * too): once `crashed()` is true every write fails, so that nothing issued after the crash
+ * reaches the database; `issued(sync)` runs right after the engine was handed a write.
  */
-function interceptWrites(db: LevelDatabase, crashed: () => boolean, observe: (write: Write, sync: boolean) => void): void {
+function interceptWrites(db: LevelDatabase, crashed: () => boolean, issued: (sync: boolean) => void = () => {}): void {
   const hooks = db as unknown as WriteHooks
   const put = hooks._put.bind(db)
   const del = hooks._del.bind(db)
   const batch = hooks._batch.bind(db)
   const clear = hooks._clear.bind(db)
-  hooks._put = async (key, value, options) => {
-    if (crashed()) throw crashedError()
-    observe({ kind: 'batch', operations: [{ type: 'put', key, value }] }, options?.sync === true)
-    return put(key, value, options)
+  const guard = <T>(sync: boolean, write: () => Promise<T>): Promise<T> => {
+    if (crashed()) return Promise.reject(crashedError())
+    const done = write()
+    issued(sync)
+    return done
   }
-  hooks._del = async (key, options) => {
-    if (crashed()) throw crashedError()
-    observe({ kind: 'batch', operations: [{ type: 'del', key }] }, options?.sync === true)
-    return del(key, options)
-  }
-  hooks._batch = async (operations, options) => {
-    if (crashed()) throw crashedError()
-    observe({ kind: 'batch', operations: operations.map((o) => ({ type: o.type, key: o.key, value: o.value })) }, options?.sync === true)
-    return batch(operations, options)
-  }
-  hooks._clear = async (options) => {
-    if (crashed()) throw crashedError()
-    const range: Record<string, unknown> = {}
-    for (const name of RANGE_OPTIONS) if (options[name] !== undefined) range[name] = options[name]
-    observe({ kind: 'clear', range }, false)
-    return clear(options)
-  }
+  hooks._put = (key, value, options) => guard(options?.sync === true, () => put(key, value, options))
+  hooks._del = (key, options) => guard(options?.sync === true, () => del(key, options))
+  hooks._batch = (operations, options) => guard(options?.sync === true, () => batch(operations, options))
+  hooks._clear = (options) => guard(false, () => clear(options))
 }
+
+/** The content of a database as a crash or a stop left it: raw key and value pairs, in key order. */
+export type DiskImage = ReadonlyArray<readonly [Buffer, Buffer]>
+
+const RAW = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const
 
 /**
  * A database in memory that models a disk with a write-back cache, as LevelDB's write-ahead log
@@ -67,48 +54,40 @@ function interceptWrites(db: LevelDatabase, crashed: () => boolean, observe: (wr
  * write with `sync: true` has followed them (one synced write makes every earlier write durable:
  * the log is ordered). After the crash no write reaches the database; {@link crash} resolves
  * with what survived, from which {@link open} starts the next life.
+ *
+ * NB: memory-level applies a write synchronously when it is called and its trees are persistent,
+ * so the durable state is an O(1) snapshot taken right after each synced write.
  */
 export class CrashableMemoryDb {
   /** The live database, to open a store in. */
   readonly db: MemoryLevel<string, string>
-  /** What has been synced: the disk as a crash would leave it. */
-  readonly #disk: MemoryLevel<string, string>
-  #unsynced: Write[] = []
-  /** Synced writes being copied to `#disk`, in order. */
-  #flushing: Promise<void> = Promise.resolve()
+  /** The state as of the last synced write: what a crash leaves. */
+  #durable: AbstractSnapshot
   #crashed = false
 
-  private constructor(db: MemoryLevel<string, string>, disk: MemoryLevel<string, string>) {
+  private constructor(db: MemoryLevel<string, string>) {
     this.db = db
-    this.#disk = disk
+    this.#durable = db.snapshot()
     interceptWrites(
       db,
       () => this.#crashed,
-      (write, sync) => this.#record(write, sync),
+      (sync) => {
+        if (sync) this.#markDurable()
+      },
     )
   }
 
-  /** A database that starts with the content of `image` (what an earlier crash left), or empty. */
-  static async open(image?: MemoryLevel<string, string>): Promise<CrashableMemoryDb> {
+  /** A database that starts with `image` (what an earlier crash or stop left), or empty. */
+  static async open(image: DiskImage = []): Promise<CrashableMemoryDb> {
     const db = new MemoryLevel<string, string>({ storeEncoding: 'buffer' })
-    const disk = new MemoryLevel<string, string>({ storeEncoding: 'buffer' })
     await db.open()
-    await disk.open()
-    if (image) {
-      const raw = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const
-      let ops: Array<{ type: 'put'; key: Buffer; value: Buffer }> = []
-      const flush = async (): Promise<void> => {
-        await db.batch(ops, raw)
-        await disk.batch(ops, raw)
-        ops = []
-      }
-      for await (const [key, value] of image.iterator(raw)) {
-        ops.push({ type: 'put', key, value })
-        if (ops.length >= 4096) await flush()
-      }
-      await flush()
+    for (let i = 0; i < image.length; i += 4096) {
+      await db.batch(
+        image.slice(i, i + 4096).map(([key, value]) => ({ type: 'put' as const, key, value })),
+        RAW,
+      )
     }
-    return new CrashableMemoryDb(db, disk)
+    return new CrashableMemoryDb(db)
   }
 
   /** Whether {@link crash} was called. */
@@ -117,30 +96,29 @@ export class CrashableMemoryDb {
   }
 
   /**
-   * Crashes now: every later write fails, and what was not synced is lost. Resolves with the disk
-   * image (synced writes issued before the crash, in order), for {@link open}.
+   * Crashes now: every later write fails, and what was not synced is lost. Resolves with what
+   * survived (every write up to the last synced one issued before the crash), for {@link open}.
    */
-  async crash(): Promise<MemoryLevel<string, string>> {
+  async crash(): Promise<DiskImage> {
     this.#crashed = true
-    this.#unsynced = []
-    await this.#flushing
-    return this.#disk
+    return this.#read(this.#durable)
   }
 
-  #record(write: Write, sync: boolean): void {
-    this.#unsynced.push(write)
-    if (!sync) return
-    const writes = this.#unsynced
-    this.#unsynced = []
-    this.#flushing = this.#flushing.then(() => this.#copyToDisk(writes))
+  /** Everything in the database now: what a clean shutdown leaves. */
+  async image(): Promise<DiskImage> {
+    return this.#read(undefined)
   }
 
-  async #copyToDisk(writes: readonly Write[]): Promise<void> {
-    const raw = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const
-    for (const w of writes) {
-      if (w.kind === 'clear') await this.#disk.clear({ ...w.range, keyEncoding: 'buffer' })
-      else await this.#disk.batch(w.operations as Array<{ type: 'put'; key: Buffer; value: Buffer }>, raw)
-    }
+  async #read(snapshot: AbstractSnapshot | undefined): Promise<DiskImage> {
+    const out: Array<[Buffer, Buffer]> = []
+    for await (const pair of this.db.iterator<Buffer, Buffer>({ ...RAW, ...(snapshot ? { snapshot } : {}) })) out.push(pair)
+    return out
+  }
+
+  #markDurable(): void {
+    const previous = this.#durable
+    this.#durable = this.db.snapshot()
+    void previous.close().catch(() => {})
   }
 }
 
@@ -151,11 +129,7 @@ export class CrashableMemoryDb {
  */
 export function crashableDisk(db: LevelDatabase): { crash(): void; readonly crashed: boolean } {
   let crashed = false
-  interceptWrites(
-    db,
-    () => crashed,
-    () => {},
-  )
+  interceptWrites(db, () => crashed)
   return {
     crash() {
       crashed = true

@@ -6,10 +6,9 @@
  */
 import { rm } from 'node:fs/promises'
 import { Level } from 'level'
-import type { MemoryLevel } from 'memory-level'
 import { LevelLogStore } from '../storage/level-log-store.js'
 import { mapOpenError } from '../storage/engine-errors.js'
-import { CrashableMemoryDb, crashableDisk } from './crashable-db.js'
+import { CrashableMemoryDb, crashableDisk, type DiskImage } from './crashable-db.js'
 
 /** The storage kinds a test cluster runs on. */
 export type TestStorageKind = 'memory' | 'leveldb'
@@ -34,8 +33,8 @@ export class MemoryNodeDisk implements NodeDisk {
   readonly #name: string
   #live: CrashableMemoryDb | undefined
   /** What the last life left, for the next one to start from. */
-  #image: MemoryLevel<string, string> | undefined
-  #crashImage: Promise<MemoryLevel<string, string>> | undefined
+  #image: DiskImage = []
+  #crashImage: Promise<DiskImage> | undefined
 
   constructor(name: string) {
     this.#name = name
@@ -43,12 +42,10 @@ export class MemoryNodeDisk implements NodeDisk {
 
   async open(): Promise<LevelLogStore> {
     if (this.#live) throw new Error(`${this.#name} is already open`)
-    const live = await CrashableMemoryDb.open(this.#image)
-    await this.#image?.close()
-    this.#image = undefined
-    this.#live = live
-    // The database outlives the store: a clean stop keeps all of it for the next life.
-    return LevelLogStore.open(live.db, { closeDb: false, location: this.#name })
+    this.#live = await CrashableMemoryDb.open(this.#image)
+    this.#image = []
+    // The database outlives the store, so that a clean stop can read all of it.
+    return LevelLogStore.open(this.#live.db, { closeDb: false, location: this.#name })
   }
 
   crash(): void {
@@ -59,20 +56,19 @@ export class MemoryNodeDisk implements NodeDisk {
     const live = this.#live
     if (!live) return
     this.#live = undefined
-    if (this.#crashImage) {
-      this.#image = await this.#crashImage
-      this.#crashImage = undefined
-      await live.db.close()
-    } else {
-      this.#image = live.db
-    }
+    const crashImage = this.#crashImage
+    this.#crashImage = undefined
+    this.#image = crashImage ? await crashImage : await live.image()
+    await live.db.close()
   }
 
   async destroy(): Promise<void> {
-    this.crash()
-    await this.afterClose()
-    await this.#image?.close()
-    this.#image = undefined
+    const live = this.#live
+    this.#live = undefined
+    this.#crashImage = undefined
+    this.#image = []
+    // Nothing is read back: closing is enough (no write reaches a closed database).
+    if (live) await live.db.close()
   }
 }
 

@@ -133,7 +133,7 @@ for (const storage of ['memory', 'leveldb'] as const) {
   })
 }
 
-t.test('a crash loses the writes a memory node had not synced; a clean stop loses nothing', async (t) => {
+t.test('a clean stop keeps the applied state; a crash keeps every acknowledged write', async (t) => {
   const cluster = await createTestCluster<number>({ nodes: 1, seed: 4 })
   t.teardown(() => cluster.close())
   const node = await cluster.waitForLeader()
