@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { MetastoreNode } from '../../lib/node/create-node.js'
 import { MessageType } from '../../lib/raft/types.js'
 import { createTestCluster, type TestCluster } from '../../lib/testing/cluster.js'
@@ -28,7 +28,7 @@ async function writeKeys(node: MetastoreNode<number>): Promise<{ ms: number; cpu
 }
 
 /** Checks that `node` holds exactly the KEYS keys with their values (reading its local state). */
-async function checkAllKeys(t: { equal(a: unknown, b: unknown, message?: string): void }, node: MetastoreNode<number>): Promise<void> {
+async function checkAllKeys(t: Test, node: MetastoreNode<number>): Promise<void> {
   const { kvs, count } = await node.kv.range({ prefix: 'key/', serializable: true })
   t.equal(count, KEYS, `node ${node.id} counts ${KEYS} keys`)
   let wrong = 0
