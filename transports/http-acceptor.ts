@@ -138,13 +138,16 @@ export class HttpAcceptor {
     try {
       messages = snapshot ? decodeSnapshot(body) : decodeBatch(body)
     } catch (err) {
-      throw err instanceof ProtocolError ? err : new ProtocolError('decode', (err as Error).message)
+      const malformed = err instanceof ProtocolError ? err.reason : 'decode'
+      this.#refuse(req, res, { status: 400, code: 'MALFORMED', message: (err as Error).message, malformed })
+      return
     }
     try {
       // A peer speaks for itself only: a batch naming another sender (or another addressee) is dropped whole.
       checkAddressing(messages, from, target.self)
     } catch (err) {
-      throw new ProtocolError('addressing', (err as Error).message)
+      this.#refuse(req, res, { status: 400, code: 'MALFORMED', message: (err as Error).message, malformed: 'addressing' })
+      return
     }
     const label = { peer: from }
     this.#c.counters.receivedMessages.inc(label, messages.length)
