@@ -17,6 +17,7 @@ import type { MessageType, NodeId } from '../raft/types.js'
 import type { LevelLogStore } from '../storage/level-log-store.js'
 import { InProcessNetwork, type InProcessNetworkOptions } from '../../transports/inprocess.js'
 import { CountingTransport, type MessageCounts } from './counting-transport.js'
+import { WriteTracker } from './crashable-db.js'
 import { LevelNodeDisk, MemoryNodeDisk, type NodeDisk, type TestStorageKind } from './node-disk.js'
 import { VirtualClock } from './virtual-clock.js'
 
@@ -151,7 +152,9 @@ export async function createTestCluster<V = unknown>(options: TestClusterOptions
   const seed = options.seed ?? 1
   if (!Number.isFinite(seed)) throw new TypeError('seed must be a number')
 
-  const virtual = clockKind === 'virtual' ? new VirtualClock() : undefined
+  // Writes under way hold virtual time back (a LevelDB fsync takes real time).
+  const writes = new WriteTracker()
+  const virtual = clockKind === 'virtual' ? new VirtualClock({ busy: () => writes.inFlight > 0 }) : undefined
   const clock: Clock = virtual ?? realTimeClock
   const nodeOptions: TestNodeOptions<V> = { tickMs: 10, requestTimeoutMs: 2000, ...options.node }
   const tickMs = nodeOptions.tickMs ?? 10
@@ -165,7 +168,7 @@ export async function createTestCluster<V = unknown>(options: TestClusterOptions
   let closed = false
 
   const newSlot = (id: NodeId, joined: boolean): Slot<V> => {
-    const disk = tempDir ? new LevelNodeDisk(join(tempDir, `node-${id}`)) : new MemoryNodeDisk(`(memory node ${id})`)
+    const disk = tempDir ? new LevelNodeDisk(join(tempDir, `node-${id}`), writes) : new MemoryNodeDisk(`(memory node ${id})`, writes)
     const slot: Slot<V> = { id, disk, joined, lives: 0, removed: false }
     slots.set(id, slot)
     return slot

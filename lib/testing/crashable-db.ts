@@ -20,12 +20,36 @@ function crashedError(): Error {
   return Object.assign(new Error('the node crashed: its database takes no more writes'), { code: 'LEVEL_DATABASE_NOT_OPEN' })
 }
 
+/** Counts the writes under way (handed to an engine and not finished), across databases. */
+export class WriteTracker {
+  #inFlight = 0
+
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /** @internal */
+  track<T>(write: Promise<T>): Promise<T> {
+    this.#inFlight++
+    const done = (): void => {
+      this.#inFlight--
+    }
+    write.then(done, done)
+    return write
+  }
+}
+
 /**
  * Wraps the private write hooks of `db` (sublevels write through their root, so they are covered
  * too): once `crashed()` is true every write fails, so that nothing issued after the crash
  * reaches the database; `issued(sync)` runs right after the engine was handed a write.
  */
-function interceptWrites(db: LevelDatabase, crashed: () => boolean, issued: (sync: boolean) => void = () => {}): void {
+function interceptWrites(
+  db: LevelDatabase,
+  crashed: () => boolean,
+  issued: (sync: boolean) => void = () => {},
+  tracker?: WriteTracker,
+): void {
   const hooks = db as unknown as WriteHooks
   const put = hooks._put.bind(db)
   const del = hooks._del.bind(db)
@@ -35,7 +59,7 @@ function interceptWrites(db: LevelDatabase, crashed: () => boolean, issued: (syn
     if (crashed()) return Promise.reject(crashedError())
     const done = write()
     issued(sync)
-    return done
+    return tracker ? tracker.track(done) : done
   }
   hooks._put = (key, value, options) => guard(options?.sync === true, () => put(key, value, options))
   hooks._del = (key, options) => guard(options?.sync === true, () => del(key, options))
@@ -65,7 +89,7 @@ export class CrashableMemoryDb {
   #durable: AbstractSnapshot
   #crashed = false
 
-  private constructor(db: MemoryLevel<string, string>) {
+  private constructor(db: MemoryLevel<string, string>, tracker: WriteTracker | undefined) {
     this.db = db
     this.#durable = db.snapshot()
     interceptWrites(
@@ -74,11 +98,15 @@ export class CrashableMemoryDb {
       (sync) => {
         if (sync) this.#markDurable()
       },
+      tracker,
     )
   }
 
-  /** A database that starts with `image` (what an earlier crash or stop left), or empty. */
-  static async open(image: DiskImage = []): Promise<CrashableMemoryDb> {
+  /**
+   * A database that starts with `image` (what an earlier crash or stop left), or empty; its writes
+   * are counted by `tracker`, if given.
+   */
+  static async open(image: DiskImage = [], tracker?: WriteTracker): Promise<CrashableMemoryDb> {
     const db = new MemoryLevel<string, string>({ storeEncoding: 'buffer' })
     await db.open()
     for (let i = 0; i < image.length; i += 4096) {
@@ -87,7 +115,7 @@ export class CrashableMemoryDb {
         RAW,
       )
     }
-    return new CrashableMemoryDb(db)
+    return new CrashableMemoryDb(db, tracker)
   }
 
   /** Whether {@link crash} was called. */
@@ -127,9 +155,9 @@ export class CrashableMemoryDb {
  * torn down cannot flush anything issued after the crash. What the engine accepted before it
  * stays (the model of a process killed with SIGKILL, whose writes the OS already holds).
  */
-export function crashableDisk(db: LevelDatabase): { crash(): void; readonly crashed: boolean } {
+export function crashableDisk(db: LevelDatabase, tracker?: WriteTracker): { crash(): void; readonly crashed: boolean } {
   let crashed = false
-  interceptWrites(db, () => crashed)
+  interceptWrites(db, () => crashed, undefined, tracker)
   return {
     crash() {
       crashed = true

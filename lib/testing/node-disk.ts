@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises'
 import { Level } from 'level'
 import { LevelLogStore } from '../storage/level-log-store.js'
 import { mapOpenError } from '../storage/engine-errors.js'
-import { CrashableMemoryDb, crashableDisk, type DiskImage } from './crashable-db.js'
+import { CrashableMemoryDb, crashableDisk, type DiskImage, type WriteTracker } from './crashable-db.js'
 
 /** The storage kinds a test cluster runs on. */
 export type TestStorageKind = 'memory' | 'leveldb'
@@ -31,18 +31,20 @@ export interface NodeDisk {
  */
 export class MemoryNodeDisk implements NodeDisk {
   readonly #name: string
+  readonly #tracker: WriteTracker | undefined
   #live: CrashableMemoryDb | undefined
   /** What the last life left, for the next one to start from. */
   #image: DiskImage = []
   #crashImage: Promise<DiskImage> | undefined
 
-  constructor(name: string) {
+  constructor(name: string, tracker?: WriteTracker) {
     this.#name = name
+    this.#tracker = tracker
   }
 
   async open(): Promise<LevelLogStore> {
     if (this.#live) throw new Error(`${this.#name} is already open`)
-    this.#live = await CrashableMemoryDb.open(this.#image)
+    this.#live = await CrashableMemoryDb.open(this.#image, this.#tracker)
     this.#image = []
     // The database outlives the store, so that a clean stop can read all of it.
     return LevelLogStore.open(this.#live.db, { closeDb: false, location: this.#name })
@@ -78,11 +80,13 @@ export class MemoryNodeDisk implements NodeDisk {
  */
 export class LevelNodeDisk implements NodeDisk {
   readonly path: string
+  readonly #tracker: WriteTracker | undefined
   #db: Level<string, string> | undefined
   #guard: { crash(): void } | undefined
 
-  constructor(path: string) {
+  constructor(path: string, tracker?: WriteTracker) {
     this.path = path
+    this.#tracker = tracker
   }
 
   async open(): Promise<LevelLogStore> {
@@ -94,7 +98,7 @@ export class LevelNodeDisk implements NodeDisk {
       throw mapOpenError(err, this.path)
     }
     this.#db = db
-    this.#guard = crashableDisk(db)
+    this.#guard = crashableDisk(db, this.#tracker)
     return LevelLogStore.open(db, { closeDb: true, location: this.path })
   }
 

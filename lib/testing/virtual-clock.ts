@@ -16,6 +16,14 @@ export interface VirtualClockOptions {
    * LevelDB write takes real time, which a virtual clock cannot see).
    */
   readonly settleTurns?: number
+  /**
+   * Real work under way that time must wait for, such as disk writes: while it returns true,
+   * settling goes on turning the event loop (for at most `maxSettleMs` of real time), so that a
+   * slow fsync does not look, in virtual time, like a node that stopped answering.
+   */
+  readonly busy?: () => boolean
+  /** Default 5,000. */
+  readonly maxSettleMs?: number
 }
 
 interface Timer {
@@ -52,6 +60,8 @@ export class VirtualClock implements Clock {
   #seq = 0
   readonly #heap: Timer[] = []
   readonly #settleTurns: number
+  readonly #busy: (() => boolean) | undefined
+  readonly #maxSettleMs: number
   /** Serializes advances: two callers moving time at once would fire timers out of order. */
   #moving: Promise<void> = Promise.resolve()
 
@@ -62,6 +72,8 @@ export class VirtualClock implements Clock {
     if (!Number.isSafeInteger(turns) || turns < 1) throw new TypeError('settleTurns must be a positive integer')
     this.#now = start
     this.#settleTurns = turns
+    this.#busy = options.busy
+    this.#maxSettleMs = options.maxSettleMs ?? 5000
   }
 
   /** The current virtual time, in ms. */
@@ -144,9 +156,18 @@ export class VirtualClock implements Clock {
     return watched
   }
 
-  /** Lets the event loop turn (promises, callbacks of finished I/O) without moving time. */
+  /**
+   * Lets the event loop turn (promises, callbacks of finished I/O) without moving time: a few
+   * turns, then more while the `busy` option says real work is under way.
+   */
   async settle(): Promise<void> {
-    for (let i = 0; i < this.#settleTurns; i++) await new Promise<void>((resolve) => setImmediate(resolve))
+    const turn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve))
+    for (let i = 0; i < this.#settleTurns; i++) await turn()
+    if (!this.#busy?.()) return
+    const deadline = performance.now() + this.#maxSettleMs
+    while (this.#busy() && performance.now() < deadline) await turn()
+    // What the finished work set off gets its turns too.
+    for (let i = 0; i < this.#settleTurns; i++) await turn()
   }
 
   async #advanceTo(target: number): Promise<void> {

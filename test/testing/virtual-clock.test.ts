@@ -98,6 +98,24 @@ t.test('concurrent advances run one after the other', async (t) => {
   t.equal(clock.now(), 30)
 })
 
+t.test('with a busy option, time waits for real work under way before moving on', async (t) => {
+  let working = 0
+  const clock = new VirtualClock({ busy: () => working > 0 })
+  const events: string[] = []
+  clock.setTimer(10, () => {
+    working++
+    // Real work, as a disk write is: it takes real time the virtual clock cannot see.
+    setTimeout(() => {
+      working--
+      events.push(`write done (virtual ${clock.now()})`)
+      clock.setTimer(0, () => events.push(`reply at ${clock.now()}`))
+    }, 30)
+  })
+  clock.setTimer(11, () => events.push(`timeout at ${clock.now()}`))
+  await clock.advance(20)
+  t.same(events, ['write done (virtual 10)', 'reply at 10', 'timeout at 11'])
+})
+
 t.test('a virtual minute of a 1 ms interval runs every tick', async (t) => {
   const clock = new VirtualClock()
   let ticks = 0
