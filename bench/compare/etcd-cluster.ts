@@ -33,7 +33,7 @@ export function ensureEtcd(): string {
 /** The version line of the etcd binary. */
 export function etcdVersion(binary: string): string {
   try {
-    return execFileSync(binary, ['--version'], { encoding: 'utf8' }).split('\n')[0].trim()
+    return execFileSync(binary, ['--version'], { encoding: 'utf8' }).split('\n')[0].replace(/^etcd Version:\s*/, '').trim()
   } catch {
     return 'unknown'
   }
