@@ -134,8 +134,8 @@ const RETRYABLE = new Set(['NOT_LEADER', 'TIMEOUT', 'CLOSED', 'PROPOSAL_DROPPED'
  * try {
  *   const leader = await cluster.waitForLeader()
  *   await leader.kv.put('k', 'v')
- *   cluster.isolate(leader.id)
- *   const next = await cluster.runUntil(() => cluster.leader()?.id !== leader.id).then(() => cluster.leader()!)
+ *   await cluster.crash(leader.id)
+ *   const next = await cluster.waitForLeader()
  *   (await next.kv.get('k'))?.value // 'v'
  * } finally {
  *   await cluster.close()
