@@ -31,7 +31,7 @@ export interface CommittedEntry {
 
 /** The effects of a batch, ready to be written. */
 export interface PreparedBatch {
-  /** The writes, as `db.batch()` operations on the store's sublevels (the applied index included). */
+  /** The writes, as `batch()` operations of the ROOT database (keys fully prefixed; the applied index included). */
   readonly ops: ExtraOperation[]
   /** One result per entry applied (entries at or below the applied index are skipped). */
   readonly results: ApplyResult[]

@@ -76,6 +76,16 @@ export function generationLayout(root: Root, id: number): Generation {
   }
 }
 
+/** `key` with the whole prefix of `sublevel`: a key of the root database (see {@link rootDatabase}). */
+export function prefixedKey(sublevel: ByteSublevel, key: Uint8Array): Uint8Array {
+  return (sublevel as unknown as { prefixKey(key: Uint8Array, format: 'view', local: boolean): Uint8Array }).prefixKey(key, 'view', false)
+}
+
+/** The database at the top of `sublevel`'s chain of parents, where {@link prefixedKey} keys live. */
+export function rootDatabase(sublevel: ByteSublevel): LevelDatabase {
+  return sublevel.db as LevelDatabase
+}
+
 /** The key of the one record of `head`. */
 export const HEAD_KEY: Uint8Array = new TextEncoder().encode('head')
 /** The key of the one record of `meta`. */

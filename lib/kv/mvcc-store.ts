@@ -18,7 +18,7 @@ import { compactionStep, FRESH_CURSOR } from './compaction.js'
 import type { CompactionCursor } from './compaction.js'
 import { InvalidSnapshotError } from './errors.js'
 import { inRange } from './key-range.js'
-import { generationLayout, HEAD_KEY, leaseIdKey, leaseKeyBounds, parseRevKey, revKey, revKeyEnd, rootLayout, STATE_KEY } from './layout.js'
+import { generationLayout, HEAD_KEY, leaseIdKey, leaseKeyBounds, parseRevKey, revKey, revKeyEnd, rootDatabase, rootLayout, STATE_KEY } from './layout.js'
 import type { Generation, Root } from './layout.js'
 import { Mutex } from './mutex.js'
 import { DiskSource } from './read-source.js'
@@ -228,14 +228,14 @@ export class MvccStore {
   async commit(prepared: PreparedBatch, options: CommitOptions = {}): Promise<void> {
     const pending = this.#takePending(prepared)
     try {
-      await this.#root.db.batch([...prepared.ops, ...(options.extraOps ?? [])], syncOptions(options.sync === true))
+      await rootDatabase(prepared.generation.all).batch([...prepared.ops, ...(options.extraOps ?? [])], syncOptions(options.sync === true))
       this.#meta = prepared.meta
     } finally {
       pending.release()
     }
   }
 
-  /** Tells the store the caller wrote `prepared.ops` itself, in a batch of its own that succeeded. */
+  /** Tells the store the caller wrote `prepared.ops` itself (to the root database), in a batch of its own that succeeded. */
   committed(prepared: PreparedBatch): void {
     const pending = this.#takePending(prepared)
     this.#meta = prepared.meta

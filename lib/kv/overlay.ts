@@ -7,7 +7,7 @@
  * @module
  */
 import { compareBytes, toLatin1 } from './bytes.js'
-import { SUBLEVEL_NAMES } from './layout.js'
+import { SUBLEVEL_NAMES, prefixedKey } from './layout.js'
 import type { Generation, SublevelName } from './layout.js'
 import { PendingMap } from './pending-map.js'
 import type { ReadSource, ScanRange } from './read-source.js'
@@ -116,14 +116,19 @@ export class Overlay implements ReadSource {
     for await (const [key] of this.entries(sublevel, range)) yield key
   }
 
-  /** The pending writes as batch operations on `generation`'s sublevels, for `db.batch()`. */
+  /**
+   * The pending writes as batch operations for the ROOT database (`sublevel.db`): keys carry
+   * their sublevel's whole prefix already. NB: abstract-level prefixes a sublevel operation once
+   * per level of nesting, which costs as much as LevelDB's own work on a put.
+   */
   operations(generation: Generation): ExtraOperation[] {
     const ops: ExtraOperation[] = []
     for (const name of SUBLEVEL_NAMES) {
       const sublevel = generation[name]
       for (const write of this.#pending[name].writes()) {
-        if (write.value === undefined) ops.push({ type: 'del', sublevel, key: write.key })
-        else ops.push({ type: 'put', sublevel, key: write.key, value: write.value })
+        const key = prefixedKey(sublevel, write.key)
+        if (write.value === undefined) ops.push({ type: 'del', key, keyEncoding: 'view' })
+        else ops.push({ type: 'put', key, value: write.value, keyEncoding: 'view', valueEncoding: 'view' })
       }
     }
     return ops
