@@ -320,10 +320,14 @@ export class HttpPeer {
         if (err) reject(Object.assign(err, { reusedSocket: req.reusedSocket }))
         else resolve(reply as Reply)
       }
+      let answered = false
       req.on('timeout', () => req.destroy(new Error(`no answer within ${requestTimeoutMs} ms`)))
       req.on('error', (err) => done(err))
-      req.on('close', () => done(new Error('the connection closed before an answer')))
+      req.on('close', () => {
+        if (!answered) done(new Error('the connection closed before an answer'))
+      })
       req.on('response', (res) => {
+        answered = true
         const chunks: Buffer[] = []
         let size = 0
         res.on('data', (chunk: Buffer) => {
@@ -333,6 +337,7 @@ export class HttpPeer {
         })
         res.on('end', () => done(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks) }))
         res.on('error', (err) => done(err))
+        res.on('close', () => done(new Error('the answer was cut short')))
       })
       if (body instanceof Uint8Array) req.end(body)
       else body(req).catch((err: Error) => req.destroy(err))

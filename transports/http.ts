@@ -63,6 +63,9 @@ export interface HttpTransportOptions {
   readonly logger?: RaftLogger
 }
 
+/** Connections its own server accepts at once: peers use a few each, so this is plenty. */
+const MAX_CONNECTIONS = 1024
+
 interface Resolved {
   readonly path: string
   readonly clusterId: string
@@ -362,7 +365,16 @@ export class HttpTransport implements Transport {
     // picks a socket this side is closing.
     server.keepAliveTimeout = 65_000
     server.headersTimeout = 66_000
-    server.on('clientError', (_err, socket) => socket.destroy())
+    // Not HTTP, or broken HTTP: say so if the socket can still hear it, and close.
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy()
+        return
+      }
+      this.#counters.malformed.inc({ reason: 'protocol' })
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy())
+    })
+    server.maxConnections = MAX_CONNECTIONS
     server.on('tlsClientError', (err: Error) => {
       this.#counters.refused.inc({ reason: 'tls' })
       this.#log.warn('refused:tls', `${this.#self ?? '-'} refused a TLS connection: ${err.message}`)

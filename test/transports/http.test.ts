@@ -148,8 +148,10 @@ t.test('handle() from the host’s own listener', async (t) => {
   t.equal((await post(`${hn.url}/other`, {}, '')).body.toString(), 'app', 'other paths are the app’s')
 })
 
-t.test('handshake refusals are answered, counted and reported', async (t) => {
-  const server = await node(t, 1, { secret: 's3cret' })
+t.test('handshake refusals are answered, counted, logged and reported', async (t) => {
+  const logged: string[] = []
+  const logger = { debug() {}, info() {}, warn: (m: string) => logged.push(m), error: (m: string) => logged.push(m) }
+  const server = await node(t, 1, { secret: 's3cret', logger })
   const refused = (reason: string) => server.metrics.counter('metastore_transport_refused_total', '').get({ reason })
 
   // Another cluster.
@@ -158,6 +160,7 @@ t.test('handshake refusals are answered, counted and reported', async (t) => {
   server.transport.addPeer(2, foreign.url)
   foreign.transport.send(1, [hb(2, 1)])
   await until('foreign refused', () => refused('cluster') === 1 && foreign.unreachable.includes(1))
+  t.ok(logged.some((l) => /403.*cluster/.test(l)), 'the refusal is logged')
 
   // Wrong secret: the acceptor proves first, so the dialer finds out and refuses it.
   const wrong = await node(t, 3, { secret: 'other' })
@@ -326,6 +329,19 @@ t.test('keep-alive: batches reuse one socket', async (t) => {
   }
   t.equal(commits(b).length, 200, '200 separate batches')
   t.ok(connections <= 2, `over at most 2 sockets (handshake + batches share them): ${connections}`)
+
+  // With more POSTs in flight, still a bounded number of sockets.
+  connections = 0
+  const c = await node(t, 3, { maxInflight: 3 })
+  b.transport.addPeer(3, c.url)
+  c.transport.addPeer(2, b.url)
+  let sent = 0
+  for (let round = 0; round < 40; round++) {
+    for (let i = 0; i < 10; i++) c.transport.send(2, [hb(3, 2, 10_000 + ++sent)])
+    await new Promise((r) => setImmediate(r))
+  }
+  await until('every batch from node 3', () => b.inbox.filter((x) => x.from === 3).flatMap((x) => x.messages).length === sent)
+  t.ok(connections <= 4, `maxInflight 3: at most 4 sockets (${connections})`)
 })
 
 t.test('a full queue or a dead peer drops, counts and reports unreachable', async (t) => {
