@@ -42,6 +42,7 @@ export interface SessionRequest {
   readonly proof: Uint8Array
 }
 
+/** The acceptor's answer to a proof: the token that batches carry, and how long it lasts. */
 export interface SessionReply {
   readonly token: string
   readonly ttlMs: number
@@ -76,12 +77,14 @@ export function parseHandshakeReply(v: Record<string, unknown>): HandshakeReply 
   return v as unknown as HandshakeReply
 }
 
+/** Reads the dialer's proof; throws {@link MalformedError} when a field is missing or mistyped. */
 export function parseSessionRequest(v: Record<string, unknown>): SessionRequest {
   if (typeof v.challenge !== 'string' || v.challenge.length > 128) throw new MalformedError('the session request has no challenge')
   if (!(v.proof instanceof Uint8Array)) throw new MalformedError('the session request has no proof')
   return v as unknown as SessionRequest
 }
 
+/** Reads the acceptor's session token; throws {@link MalformedError} when a field is missing or mistyped. */
 export function parseSessionReply(v: Record<string, unknown>): SessionReply {
   if (typeof v.token !== 'string' || v.token.length === 0) throw new MalformedError('the session reply has no token')
   if (!isTtl(v.ttlMs)) throw new MalformedError('the session ttl is not a positive integer')
