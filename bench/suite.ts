@@ -14,9 +14,11 @@
  */
 import { execFileSync } from 'node:child_process'
 import { cpus } from 'node:os'
+import { pathToFileURL } from 'node:url'
 import { catchup, etcdFailover, failover, memory, recovery } from './compare/large-scenarios.js'
 import { inprocess } from './compare/inprocess.js'
 import { embedded, etcd, http } from './compare/kv-scenarios.js'
+import { etcdRecoveryAndMemory } from './compare/etcd-life.js'
 import { parseSuiteOptions, USAGE, type SuiteOptions } from './compare/options.js'
 import { killAll } from './compare/procs.js'
 import { profile } from './compare/profile.js'
@@ -64,6 +66,7 @@ const scenarios: Record<string, Scenario> = {
     await attempt('etcd failover', () => etcdFailover(options))
     await attempt('recovery', () => recovery(options))
     await attempt('memory', () => memory(options))
+    await attempt('etcd recovery and memory', () => etcdRecoveryAndMemory(options))
     await attempt('catchup', () => catchup(options))
   },
   async embedded(options) {
@@ -76,20 +79,26 @@ const scenarios: Record<string, Scenario> = {
   },
   etcd: (options) => attempt('etcd', () => etcd(options)),
   inprocess: (options) => attempt('inprocess', () => inprocess(options)),
-  recovery: (options) => attempt('recovery', () => recovery(options)),
+  async recovery(options) {
+    await attempt('recovery', () => recovery(options))
+    if (options.withEtcd) await attempt('etcd recovery and memory', () => etcdRecoveryAndMemory(options))
+  },
   catchup: (options) => attempt('catchup', () => catchup(options)),
   async failover(options) {
     await attempt('failover', () => failover(options))
     if (options.withEtcd) await attempt('etcd failover', () => etcdFailover(options))
   },
-  memory: (options) => attempt('memory', () => memory(options)),
+  async memory(options) {
+    await attempt('memory', () => memory(options))
+    if (options.withEtcd) await attempt('etcd recovery and memory', () => etcdRecoveryAndMemory(options))
+  },
   profile: (options) => attempt('profile', () => profile(options)),
 }
 
-function environment(name: string, options: SuiteOptions): string {
+function environment(argv: readonly string[], options: SuiteOptions): string {
   const cpu = cpus()
   let etcdLine = 'not used'
-  if (name === 'suite' || name === 'etcd' || options.withEtcd) etcdLine = etcdVersion(ensureEtcd())
+  if (argv[0] === 'suite' || argv[0] === 'etcd' || options.withEtcd) etcdLine = etcdVersion(ensureEtcd())
   let commit = 'unknown'
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
@@ -97,18 +106,23 @@ function environment(name: string, options: SuiteOptions): string {
     // not a checkout
   }
   return [
-    `Run: \`node build/bench/suite.js ${process.argv.slice(2).join(' ')}\` on ${new Date().toISOString().slice(0, 10)}, commit ${commit}.`,
+    `Run: \`node build/bench/suite.js ${argv.join(' ')}\` on ${new Date().toISOString().slice(0, 10)}, commit ${commit}.`,
     `Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}, etcd ${etcdLine}.`,
     `Workload: ${options.seconds} s measured after ${options.warmupSeconds} s of warm-up per configuration; 16-byte keys drawn from 10,000; 256-byte values.`,
   ].join('\n')
 }
 
-async function main(): Promise<void> {
-  const [name, ...args] = process.argv.slice(2)
+/** The scenario names `main` accepts as its first argument. */
+export const SCENARIOS: readonly string[] = Object.keys(scenarios)
+
+/** Runs the scenario named by `argv[0]` with the flags after it (`['embedded', '--seconds', '2']`). */
+export async function main(argv: readonly string[]): Promise<void> {
+  const [name, ...args] = argv
   const scenario = name === undefined ? undefined : scenarios[name]
   if (scenario === undefined) {
-    console.error(name === undefined || name === '--help' ? USAGE : `unknown scenario ${JSON.stringify(name)}\n\n${USAGE}`)
-    process.exitCode = name === '--help' ? 0 : 2
+    if (name === '--help' || name === '-h') console.log(USAGE)
+    else console.error(name === undefined ? USAGE : `unknown scenario ${JSON.stringify(name)}\n\n${USAGE}`)
+    process.exitCode = name === '--help' || name === '-h' ? 0 : 2
     return
   }
   const options = parseSuiteOptions(args, { targets: name === 'suite' || name === 'embedded' || name === 'etcd' || name === 'http' ? ['leader', 'follower'] : ['leader'] })
@@ -119,7 +133,7 @@ async function main(): Promise<void> {
     process.exit(3)
   }, options.timeoutMinutes * 60_000)
   timer.unref()
-  const header = environment(name, effective)
+  const header = environment(argv, effective)
   console.error(header)
   try {
     await scenario(effective)
@@ -136,4 +150,5 @@ async function main(): Promise<void> {
   setTimeout(() => process.exit(), 1000).unref()
 }
 
-await main()
+// Run directly (`node build/bench/suite.js ...`), not when imported by a dispatcher.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main(process.argv.slice(2))

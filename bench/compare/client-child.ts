@@ -38,6 +38,23 @@ process.on('message', (raw) => {
       }
       case 'firstWrite':
         return firstAck(client.op('put'), String((m.params as { key: string }).key))
+      case 'fill': {
+        // etcd's default --max-txn-ops is 128: transactions of 128 puts, 16 in flight.
+        const { keys } = m.params as { keys: number }
+        const fillBatch = client.fillBatch
+        if (!fillBatch) throw new Error('this client cannot fill')
+        const started = performance.now()
+        let next = 0
+        const worker = async (): Promise<void> => {
+          while (next < keys) {
+            const from = next
+            next = Math.min(keys, from + 128)
+            await fillBatch(from, next)
+          }
+        }
+        await Promise.all(Array.from({ length: 16 }, worker))
+        return { seconds: (performance.now() - started) / 1000 }
+      }
       case 'close':
         await client.close()
         setImmediate(() => process.exit(0))

@@ -12,6 +12,8 @@ import { VALUE_TEXT, type OpName } from './workload.js'
 /** A client of one system, bound to one endpoint. */
 export interface RemoteClient {
   op(name: OpName): (key: string) => Promise<unknown>
+  /** Writes `fill-<i>` for i in [from, to) in one transaction. */
+  fillBatch?(from: number, to: number): Promise<unknown>
   close(): Promise<void>
 }
 
@@ -82,6 +84,12 @@ export function etcdClient(endpoint: string): RemoteClient {
         case 'txn-cas':
           return (key) => client.if(key, 'Value', '==', value).then(client.put(key).value(value)).else(client.get(key)).commit()
       }
+    },
+    fillBatch(from, to) {
+      const puts = []
+      for (let i = from; i < to; i++) puts.push(client.put(`fill-${String(i).padStart(10, '0')}`).value(value))
+      // A compare that always holds: the guard key is never written.
+      return client.if('fill-guard', 'Create', '==', 0).then(...puts).commit()
     },
     async close() {
       client.close()

@@ -68,11 +68,15 @@ export class EtcdCluster {
     this.members = members
   }
 
-  /** Starts 3 members under `baseDir` (emptied first) and waits until they agree on a leader. */
-  static async start(baseDir: string, size = 3): Promise<EtcdCluster> {
+  /**
+   * Starts `size` members under `baseDir` and waits until they agree on a leader. The directory
+   * is emptied first, unless `ports` are given: then the members start again on the data they
+   * hold (etcd ignores the initial-cluster flags), on the ports they had.
+   */
+  static async start(baseDir: string, size = 3, ports?: readonly number[], waitForLeader = true): Promise<EtcdCluster> {
     const binary = ensureEtcd()
-    rmSync(baseDir, { recursive: true, force: true })
-    const ports = await freePorts(size * 2)
+    if (!ports) rmSync(baseDir, { recursive: true, force: true })
+    ports ??= await freePorts(size * 2)
     const token = `bench-${process.pid}-${Date.now()}`
     const specs = Array.from({ length: size }, (_, i) => ({
       name: `e${i + 1}`,
@@ -99,7 +103,7 @@ export class EtcdCluster {
       return { ...s, args, child: spawnTracked(binary, args, { stdio: ['ignore', 'ignore', 'inherit'] }) }
     })
     const cluster = new EtcdCluster(binary, members)
-    await cluster.leader(60_000)
+    if (waitForLeader) await cluster.leader(60_000)
     return cluster
   }
 
@@ -145,6 +149,11 @@ export class EtcdCluster {
       timeoutMs,
       100,
     )
+  }
+
+  /** The ports of the members (client, peer, client, peer, ...), to start them again on their data. */
+  get ports(): number[] {
+    return this.members.flatMap((m) => [Number(new URL(m.clientUrl).port), Number(new URL(m.peerUrl).port)])
   }
 
   get pids(): number[] {

@@ -33,16 +33,16 @@ export interface SuiteOptions {
   readonly withEtcd: boolean
 }
 
-const USAGE = `usage: node build/bench/suite.js <suite|embedded|http|etcd|inprocess|recovery|catchup|failover|memory> [flags]
+const USAGE = `usage: node build/bench/suite.js <suite|embedded|http|etcd|inprocess|recovery|catchup|failover|memory|profile> [flags]
 
   --seconds N        measured seconds per configuration (default 10; 2 for a quick run)
   --warmup N         warm-up seconds before each window (default 2)
   --concurrency L    operations in flight, comma-separated (default 1,16,128,512)
   --ops L            put,get,get-serializable,txn-cas (default: all)
-  --targets L        leader,follower: where the load enters the cluster (default: both for embedded, leader otherwise)
+  --targets L        leader,follower: where the KV load enters the cluster (default: both)
   --keys N           keys for recovery, catchup and memory (default 1000000)
   --trials N         failover trials (default 10)
-  --etcd             also run etcd in this run and print ratios (implied by suite)
+  --etcd             embedded, http, failover, recovery, memory: also run etcd (implied by suite)
   --report           print a markdown table at the end
   --report-file F    also write the table into F between <!-- bench:results --> markers
   --timeout M        stop everything after M minutes (default 90)

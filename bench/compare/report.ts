@@ -63,8 +63,9 @@ function lifeTable(lines: readonly BenchLine[]): string[] {
   for (const l of lines) {
     const x = (l.extra ?? {}) as Record<string, unknown>
     if (l.scenario === 'recovery') {
-      rows.push(`| recovery: process start to first linearizable read | ${x.keys} keys | ${fmt(l.p50)} ms (median of ${l.ops}; ${(x.trialsMs as number[]).map(fmt).join(', ')}) |`)
-      rows.push(`| bulk load, 1 member (txn of 1000 puts, 4 in flight) | ${x.keys} keys | ${fmt(x.fillSeconds as number)} s (${fmt(x.fillKeysPerSec as number)} keys/s) |`)
+      rows.push(`| recovery (${l.system}): process start to first linearizable read | ${x.keys} keys | ${fmt(l.p50)} ms (median of ${l.ops}; ${(x.trialsMs as number[]).map(fmt).join(', ')}) |`)
+      const how = l.system === 'etcd' ? 'txn of 128 puts, 16 in flight' : 'txn of 1000 puts, 4 in flight'
+      rows.push(`| bulk load (${l.system}), 1 member (${how}) | ${x.keys} keys | ${fmt(x.fillSeconds as number)} s (${fmt(x.fillKeysPerSec as number)} keys/s) |`)
     } else if (l.scenario === 'catchup') {
       rows.push(`| catchup: new member, addLearner to caught up (snapshot) | ${x.keys} keys | ${fmt(l.p50 / 1000)} s |`)
       rows.push(`| bulk load, 3 members (txn of 1000 puts, 4 in flight) | ${x.keys} keys | ${fmt(x.fillSecondsThreeMembers as number)} s (${fmt(x.fillKeysPerSecThreeMembers as number)} keys/s) |`)
@@ -74,7 +75,8 @@ function lifeTable(lines: readonly BenchLine[]): string[] {
       rows.push(`| failover (${l.system}): SIGKILL of the leader to first acknowledged write (probe every 10 ms) | ${l.ops} trials | median ${fmt(l.p50)} ms, max ${fmt(Math.max(...t))} ms (${t.map(fmt).join(', ')}) |`)
       if (single.length > 0) rows.push(`| failover (${l.system}): the put sent at the kill, until acknowledged | ${l.ops} trials | median ${fmt(single.slice().sort((a, b) => a - b)[Math.floor((single.length - 1) / 2)])} ms, max ${fmt(Math.max(...single))} ms |`)
     } else if (l.scenario === 'memory') {
-      rows.push(`| memory: RSS of a member holding the keys (idle / after ${(x.putLoad as { seconds: number }).seconds} s of puts) | ${x.keys} keys | ${fmt(x.rssMbIdle as number)} MiB / ${fmt(x.rssMbAfterPutLoad as number)} MiB (heap ${fmt(x.heapUsedMbIdle as number)} / ${fmt(x.heapUsedMbAfterPutLoad as number)} MiB) |`)
+      const heap = x.heapUsedMbIdle === undefined ? '' : ` (JS heap ${fmt(x.heapUsedMbIdle as number)} / ${fmt(x.heapUsedMbAfterPutLoad as number)} MiB)`
+      rows.push(`| memory (${l.system}): RSS of a member holding the keys (idle / after ${(x.putLoad as { seconds: number }).seconds} s of puts at 128 in flight) | ${x.keys} keys | ${fmt(x.rssMbIdle as number)} MiB / ${fmt(x.rssMbAfterPutLoad as number)} MiB${heap} |`)
     }
   }
   if (rows.length === 0) return out
