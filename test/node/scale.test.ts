@@ -46,12 +46,13 @@ const appliedCounter = (node: MetastoreNode<number>): number => node.metrics.cou
 
 t.test(`a node joins a cluster holding ${KEYS} keys through a snapshot and ends with every key`, async (t) => {
   // A one-node cluster holds the data, so that the machine spends its time on the join, not on
-  // applying every write three times. Snapshots every 40 entries, keeping 10 behind: the log a
-  // newcomer would need is long gone, and it must be sent the state.
+  // applying every write three times. The 100 transactions make about 100 entries: one snapshot
+  // at 90 with 5 entries kept behind it, and the log a newcomer would need is gone: it must be
+  // sent the state.
   const cluster = await createTestCluster<number>({
     nodes: 1,
     seed: 100,
-    node: { tickMs: 50, snapshotEvery: 40, compactKeep: 10, requestTimeoutMs: 60_000 },
+    node: { tickMs: 50, snapshotEvery: 90, compactKeep: 5, requestTimeoutMs: 60_000 },
   })
   t.teardown(() => cluster.close())
   const leader = await cluster.waitForLeader({ timeoutMs: 30_000 })
