@@ -2,6 +2,7 @@
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   storage: () => import('./storage.js'),
   raft: () => import('./raft.js'),
+  transport: () => import('./transport.js'),
 }
 
 const [name, ...args] = process.argv.slice(2)
