@@ -43,7 +43,7 @@ export class QuietLog {
   }
 
   warn(kind: string, message: string): void {
-    const now = Date.now()
+    const now = performance.now()
     const seen = this.#last.get(kind)
     if (seen && now - seen.at < this.#intervalMs) {
       seen.held++

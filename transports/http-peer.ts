@@ -108,7 +108,7 @@ export class HttpPeer {
   /** Queues messages for the next flush (in this turn of the event loop, they go in one batch). */
   send(messages: readonly Message[]): void {
     if (this.#closed) return
-    if (this.#retryAt > Date.now()) {
+    if (this.#retryAt > performance.now()) {
       // The peer failed a moment ago: do not queue what would only go stale.
       this.#drop(messages.length)
       return
@@ -145,7 +145,7 @@ export class HttpPeer {
     this.#flushImmediate = undefined
     if (this.#closed) return
     const s = this.#session
-    if ((!s || s.renewAt <= Date.now()) && !this.#handshaking) void this.#handshake()
+    if ((!s || s.renewAt <= performance.now()) && !this.#handshaking) void this.#handshake()
     if (!s) return
     while (this.#inflight < this.#o.maxInflight && this.#queue.length > 0) void this.#post(this.#take(), s.token)
     if (this.#snapshot && !this.#snapshotInflight) {
@@ -290,7 +290,7 @@ export class HttpPeer {
       session = { token: answer.token, ttlMs: answer.ttlMs }
     }
     // Renewed at half its life, while the old token still works, so no batch meets an expired one.
-    return { token: session.token, renewAt: Date.now() + session.ttlMs / 2 }
+    return { token: session.token, renewAt: performance.now() + session.ttlMs / 2 }
   }
 
   #request(agent: http.Agent, route: string, token: string | undefined, body: Body, length?: number): Promise<Reply> {
@@ -356,7 +356,7 @@ export class HttpPeer {
 
   #backOff(): void {
     this.#backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(MIN_BACKOFF_MS, this.#backoffMs * 2))
-    this.#retryAt = Date.now() + this.#backoffMs
+    this.#retryAt = performance.now() + this.#backoffMs
   }
 
   #kick(): void {

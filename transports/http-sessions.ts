@@ -43,7 +43,7 @@ export class SessionTable {
   readonly #byPeer = new Map<NodeId, string[]>()
   readonly #now: () => number
 
-  constructor(limits: SessionLimits, now: () => number = Date.now) {
+  constructor(limits: SessionLimits, now: () => number = () => performance.now()) {
     this.#limits = limits
     this.#now = now
   }

@@ -367,7 +367,10 @@ export class HttpTransport implements Transport {
     server.headersTimeout = 66_000
     // Not HTTP, or broken HTTP: say so if the socket can still hear it, and close.
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (err.code === 'ECONNRESET' || !socket.writable) {
+      // As Node's own handler: no 400 on a socket whose current answer has begun (it would
+      // follow that answer, after a `Connection: close`).
+      const answering = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
+      if (err.code === 'ECONNRESET' || !socket.writable || answering?.headersSent) {
         socket.destroy()
         return
       }

@@ -305,6 +305,27 @@ t.test('413 for bodies over the limit, 400 for malformed ones; the node keeps wo
   })
   t.equal(get, 405, 'not a POST: 405')
   t.same([malformed('oversize'), malformed('decode'), malformed('protocol')], [3, 2, 2], 'counted as malformed, by reason')
+
+  // Wrong methods and paths with bodies (chunked, for GET and DELETE) over kept-alive sockets:
+  // every request gets exactly one clean answer.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 })
+  t.teardown(() => agent.destroy())
+  const answers = new Set<string>()
+  for (const method of ['GET', 'DELETE', 'OPTIONS', 'PUT', 'POST']) {
+    for (const path of ['/', '/raft', '/raft/x', '/elsewhere']) {
+      answers.add(
+        await new Promise<string>((resolve) => {
+          const req = http.request(`${b.url}${path}`, { method, agent }, (res) => {
+            res.resume()
+            res.on('end', () => resolve(String(res.statusCode)))
+          })
+          req.on('error', (err) => resolve(`error ${err.message}`))
+          req.end(new Uint8Array(64))
+        }),
+      )
+    }
+  }
+  t.same([...answers].sort(), ['404', '405'], 'answered 404 or 405, never a broken connection')
   a.transport.send(2, [hb(1, 2, 42)])
   await until('a normal batch afterwards', () => commits(b).includes(42))
   t.pass('still serving')
