@@ -40,8 +40,9 @@ export interface TestClusterOptions<V> {
   /** Network faults (drops, delays, duplication). Default: FIFO links with 0–1 ms delays. */
   readonly network?: Omit<InProcessNetworkOptions, 'clock'>
   /**
-   * Tuning passed to every `createNode`. Defaults for tests: `tickMs` 10 (elections within
-   * 100–200 ms) and `requestTimeoutMs` 2,000.
+   * Tuning passed to every `createNode`. Defaults: on the real clock `tickMs` 10 (elections within
+   * 100–200 ms) and `requestTimeoutMs` 2,000; on a virtual clock `tickMs` 100 and
+   * `requestTimeoutMs` 5,000.
    */
   readonly node?: TestNodeOptions<V>
 }
@@ -156,8 +157,11 @@ export async function createTestCluster<V = unknown>(options: TestClusterOptions
   const writes = new WriteTracker()
   const virtual = clockKind === 'virtual' ? new VirtualClock({ busy: () => writes.inFlight > 0 }) : undefined
   const clock: Clock = virtual ?? realTimeClock
-  const nodeOptions: TestNodeOptions<V> = { tickMs: 10, requestTimeoutMs: 2000, ...options.node }
-  const tickMs = nodeOptions.tickMs ?? 10
+  // Real time: short ticks, for quick elections. Virtual time: the production tick, since each
+  // tick costs the test real work and a virtual second costs nothing.
+  const defaults = virtual ? { tickMs: 100, requestTimeoutMs: 5000 } : { tickMs: 10, requestTimeoutMs: 2000 }
+  const nodeOptions: TestNodeOptions<V> = { ...defaults, ...options.node }
+  const tickMs = nodeOptions.tickMs ?? defaults.tickMs
   const network = new InProcessNetwork({ maxDelayMs: 1, fifo: true, seed, ...options.network, clock })
   const counts: MessageCounts = new Map()
   const tempDir = kind === 'leveldb' ? await mkdtemp(join(tmpdir(), 'metastore-cluster-')) : undefined

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { MetastoreError } from '../../lib/errors.js'
 import type { MetastoreNode } from '../../lib/node/create-node.js'
+import { MessageType } from '../../lib/raft/types.js'
 import { createTestCluster, type TestCluster } from '../../lib/testing/cluster.js'
 import { VirtualClock } from '../../lib/testing/virtual-clock.js'
 
@@ -208,6 +209,24 @@ t.test('on a virtual clock over LevelDB, time waits for the disk: a crashed foll
   t.equal((await keysOn(back, 'k/')).size, 20, 'the restarted follower caught up')
   // Virtual time stood still while fsyncs ran, so no heartbeat looked late: no election.
   t.equal(cluster.leader()?.status().term, term, 'the leader kept its term')
+})
+
+t.test('a virtual minute of a 3-node cluster passes in a fraction of the time, with one leader throughout', async (t) => {
+  const cluster = await createTestCluster<number>({ nodes: 3, seed: 8, clock: 'virtual' })
+  t.teardown(() => cluster.close())
+  const leader = await cluster.waitForLeader()
+  const term = leader.status().term
+  const sentBefore = cluster.messagesSent(MessageType.Heartbeat)
+  const started = performance.now()
+  const virtualStart = cluster.clock.now()
+  await cluster.advance(60_000)
+  t.comment(`60 s of virtual time took ${Math.round(performance.now() - started)} ms`)
+  t.equal(cluster.clock.now() - virtualStart, 60_000)
+  // One heartbeat per tick (100 ms on a virtual clock) to each of two followers.
+  t.ok(cluster.messagesSent(MessageType.Heartbeat) - sentBefore >= 1100, 'heartbeats flowed all along')
+  t.equal(cluster.leader()?.id, leader.id)
+  t.equal(cluster.leader()?.status().term, term, 'no election')
+  await cluster.drive(leader.kv.put('still', 1))
 })
 
 t.test('the same seed on a virtual clock elects the same leader at the same virtual time', async (t) => {
