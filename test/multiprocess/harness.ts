@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Test } from 'tap'
 import { NodeHandle, type StatusReply } from './node-handle.js'
-import type { NodeProcessConfig } from './protocol.js'
+import type { NodeProcessConfig, ScanResult } from './protocol.js'
 
 
 export interface ClusterOptions {
@@ -155,6 +155,11 @@ export class Cluster {
     await this.node(id).kill()
   }
 
+  /** Requests awaiting an answer, by node (for failure messages). */
+  inFlight(): string {
+    return [...this.#nodes].map(([id, h]) => `n${id}: ${h.inFlight}`).join(', ')
+  }
+
   /** The process ids of the running nodes (for a test's record). */
   pids(): Record<number, number | undefined> {
     const out: Record<number, number | undefined> = {}
@@ -208,16 +213,20 @@ export class Cluster {
         waitFor(`node ${id} to apply up to index ${target}`, async () => (await this.node(id).status()).appliedIndex >= target, 60_000),
       ),
     )
-    const states = new Map<number, Record<string, string>>()
+    const states = new Map<number, ScanResult>()
     for (const id of ids) states.set(id, await this.node(id).scan(prefix, { serializable: true }))
     for (const id of ids) {
       const state = states.get(id)!
       const missing: string[] = []
-      for (const [key, value] of acknowledged) if (state[key] !== value) missing.push(`${key}=${value} (found ${state[key] ?? 'nothing'})`)
+      for (const [key, value] of acknowledged) if (state[key]?.[0] !== value) missing.push(`${key}=${value} (found ${state[key]?.[0] ?? 'nothing'})`)
       if (missing.length > 0) this.markFailed()
       t.same(missing.slice(0, 20), [], `node ${id} holds all ${acknowledged.size} acknowledged writes (${Object.keys(state).length} keys)`)
     }
+    // Every write has a key of its own: a key written twice is a request applied twice.
     const first = states.get(ids[0])!
+    const twice = Object.entries(first).flatMap(([key, [, version]]) => (version === 1 ? [] : [`${key} (version ${version})`]))
+    if (twice.length > 0) this.markFailed()
+    t.same(twice.slice(0, 20), [], 'no write was applied twice')
     for (const id of ids.slice(1)) {
       const same = sameState(first, states.get(id)!)
       if (!same) this.markFailed()
@@ -237,28 +246,40 @@ export class Cluster {
   }
 }
 
-function sameState(a: Record<string, string>, b: Record<string, string>): boolean {
+function sameState(a: ScanResult, b: ScanResult): boolean {
   const ka = Object.keys(a)
   if (ka.length !== Object.keys(b).length) return false
-  return ka.every((k) => b[k] === a[k])
+  return ka.every((k) => b[k] !== undefined && b[k][0] === a[k][0] && b[k][1] === a[k][1])
 }
 
-/** Concurrent writers, each with one write in flight, recording every acknowledged write. */
+/**
+ * Concurrent writers, each with one write in flight, recording every acknowledged write. A writer
+ * whose node does not answer in time (a frozen or cut-off node) moves on to another node, but
+ * the answer that comes later still counts: acknowledged means acknowledged, whenever it arrives.
+ */
 export class Writers {
   /** key → value of every write a node acknowledged. */
   readonly acknowledged = new Map<string, string>()
-  /** Writes that failed, by error code. */
+  /** Writes that failed, by error code (MOVED_ON: its writer stopped waiting; the answer may still come). */
   readonly failures = new Map<string, number>()
+  /** Writes acknowledged after their writer had moved on. */
+  lateAcknowledged = 0
   #running = true
   readonly #loops: Promise<void>[]
+  /** Answers still awaited for writes their writer gave up waiting for. */
+  readonly #late = new Set<Promise<void>>()
+  readonly #cluster: Cluster
+  readonly #patienceMs: number
   #round = 0
 
   /**
    * Starts `count` writers. Each sends its next write to the next node `targets()` names (round
    * robin), and after a failure moves on to another node (after a short pause, so that instant
-   * refusals do not spin).
+   * refusals do not spin). A writer waits `patienceMs` for an answer before it moves on.
    */
-  constructor(cluster: Cluster, targets: () => readonly number[], count = 6, prefix = 'w/') {
+  constructor(cluster: Cluster, targets: () => readonly number[], count = 6, prefix = 'w/', patienceMs = 8000) {
+    this.#cluster = cluster
+    this.#patienceMs = patienceMs
     this.#loops = Array.from({ length: count }, (_, w) => this.#loop(cluster, targets, w, prefix))
   }
 
@@ -269,32 +290,55 @@ export class Writers {
       const id = ids[(this.#round++ + w) % ids.length]
       const key = `${prefix}${w}/${seq++}`
       const value = `${id}:${Date.now()}`
-      try {
-        await cluster.node(id).put(key, value)
-        this.acknowledged.set(key, value)
-      } catch (err) {
-        const code = (err as { code?: string }).code ?? 'ERROR'
-        this.failures.set(code, (this.failures.get(code) ?? 0) + 1)
-        await delay(20)
+      let answered = false
+      const put = cluster.node(id).put(key, value).then(
+        () => {
+          answered = true
+          this.acknowledged.set(key, value)
+        },
+        (err: { code?: string }) => {
+          answered = true
+          this.#fail(err.code ?? 'ERROR')
+        },
+      )
+      const timer = new AbortController()
+      await Promise.race([put, delay(this.#patienceMs, undefined, { signal: timer.signal }).catch(() => {})])
+      timer.abort()
+      if (!answered) {
+        this.#fail('MOVED_ON')
+        const late = put.then(() => {
+          if (this.acknowledged.has(key)) this.lateAcknowledged++
+        })
+        this.#late.add(late)
+        void late.then(() => this.#late.delete(late))
       }
+      if (!this.acknowledged.has(key)) await delay(20)
     }
+  }
+
+  #fail(code: string): void {
+    this.failures.set(code, (this.failures.get(code) ?? 0) + 1)
   }
 
   /** Waits (bounded) until `count` more writes have been acknowledged. */
   async more(count: number, timeoutMs = 30_000): Promise<void> {
     const target = this.acknowledged.size + count
-    await waitFor(`${count} more acknowledged writes (have ${this.acknowledged.size} of ${target})`, () => this.acknowledged.size >= target, timeoutMs, 20)
+    await waitFor(`${count} more acknowledged writes`, () => this.acknowledged.size >= target, timeoutMs, 20).catch((err: Error) => {
+      throw new Error(`${err.message}: have ${this.acknowledged.size} of ${target}; ${this.summary()}; requests in flight: ${this.#cluster.inFlight()}`)
+    })
   }
 
-  /** Stops the writers and waits until every write in flight has its answer. */
+  /** Stops the writers and waits until every write sent has its answer (frozen nodes must be resumed first). */
   async stop(): Promise<void> {
     this.#running = false
     await Promise.all(this.#loops)
+    await Promise.all(this.#late)
   }
 
   /** A one-line summary for the test's record. */
   summary(): string {
     const failures = [...this.failures].map(([code, n]) => `${code}×${n}`).join(', ')
-    return `${this.acknowledged.size} writes acknowledged; failures: ${failures || 'none'}`
+    const late = this.lateAcknowledged > 0 ? ` (${this.lateAcknowledged} after their writer moved on)` : ''
+    return `${this.acknowledged.size} writes acknowledged${late}; failures: ${failures || 'none'}`
   }
 }

@@ -123,6 +123,11 @@ export class NodeHandle {
     return this.#child.pid
   }
 
+  /** Requests sent and not answered yet. */
+  get inFlight(): number {
+    return this.#pending.size
+  }
+
   /** The process has exited. */
   get dead(): boolean {
     return this.#exit !== undefined
@@ -153,7 +158,7 @@ export class NodeHandle {
     return this.request({ op: 'get', key, serializable: options.serializable === true }, options.timeoutMs)
   }
 
-  /** Every key under `prefix` with its value. */
+  /** Every key under `prefix` with its value and version. */
   scan(prefix: string, options: { serializable?: boolean; timeoutMs?: number } = {}): Promise<ScanResult> {
     return this.request({ op: 'scan', prefix, serializable: options.serializable === true }, options.timeoutMs)
   }

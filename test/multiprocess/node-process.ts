@@ -70,12 +70,12 @@ async function main(config: NodeProcessConfig): Promise<void> {
         return { revision: (await node.kv.put(req.key, req.value)).revision }
       case 'get': {
         const kv = await node.kv.get(req.key, { serializable: req.serializable === true })
-        return kv ? { value: kv.value, modRevision: kv.modRevision } : {}
+        return kv ? { value: kv.value, modRevision: kv.modRevision, version: kv.version } : {}
       }
       case 'scan': {
         const { kvs } = await node.kv.range({ prefix: req.prefix, serializable: req.serializable === true })
         const out: ScanResult = {}
-        for (const kv of kvs) out[kv.key] = kv.value
+        for (const kv of kvs) out[kv.key] = [kv.value, kv.version]
         return out
       }
       case 'status':

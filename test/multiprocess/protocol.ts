@@ -62,5 +62,7 @@ export interface PutResult {
 export interface GetResult {
   readonly value?: string
   readonly modRevision?: number
+  readonly version?: number
 }
-export type ScanResult = Record<string, string>
+/** Key → [value, version] (the number of writes to the key since it was created). */
+export type ScanResult = Record<string, [value: string, version: number]>
