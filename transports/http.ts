@@ -29,8 +29,9 @@ export type { HttpTlsOptions } from './http-peer.js'
 export interface HttpTransportOptions {
   /**
    * Listen on a server of the transport's own: `{ host, port }`, or `'host:port'`, `':port'`,
-   * `'port'`. Port 0 picks a free port (read it from {@link HttpTransport.port}). Without `host`,
-   * every interface (as `server.listen(port)`).
+   * `'port'`. Port 0 picks a free port (read it from {@link HttpTransport.port}). The host
+   * defaults to `127.0.0.1`, as the TCP transport's: give `0.0.0.0` (or an interface's address)
+   * for peers on other machines.
    */
   readonly listen?: { readonly host?: string; readonly port: number } | string
   /**
@@ -84,12 +85,12 @@ function positive(name: string, v: number | undefined, fallback: number): number
   return v
 }
 
-function parseListen(listen: HttpTransportOptions['listen']): { host: string | undefined; port: number } | undefined {
+function parseListen(listen: HttpTransportOptions['listen']): { host: string; port: number } | undefined {
   if (listen === undefined) return undefined
-  if (typeof listen !== 'string') return { host: listen.host, port: listen.port }
+  if (typeof listen !== 'string') return { host: listen.host ?? '127.0.0.1', port: listen.port }
   const m = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d+)$/.exec(listen.trim())
   if (!m) throw new TypeError(`listen ${JSON.stringify(listen)} is not 'host:port'`)
-  return { host: m[1] ?? (m[2] || undefined), port: Number(m[3]) }
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port: Number(m[3]) }
 }
 
 /**
@@ -114,7 +115,7 @@ export class HttpTransport implements Transport {
   /** The registry the transport records into (`metastore_transport_*`). */
   readonly metrics: Metrics
   readonly #o: Resolved
-  readonly #listen: { host: string | undefined; port: number } | undefined
+  readonly #listen: { host: string; port: number } | undefined
   readonly #hostServer: http.Server | https.Server | undefined
   readonly #counters: TransportCounters
   readonly #logger: RaftLogger
@@ -353,7 +354,7 @@ export class HttpTransport implements Transport {
     })
   }
 
-  async #listenOwn(at: { host: string | undefined; port: number }): Promise<void> {
+  async #listenOwn(at: { host: string; port: number }): Promise<void> {
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       if (!this.handle(req, res)) reply(req, res, 404, { code: 'MALFORMED', message: 'no such route' }, true)
     }
