@@ -66,6 +66,11 @@ export interface RaftNodeEvents {
 interface PendingProposal {
   /** When it was last handed to the core: a proposal lost on the way is submitted again. */
   submittedAt: number
+  /**
+   * The term in which this node, as leader, appended it to its own log (0: forwarded, or not
+   * appended). A leader keeps its own entries for its whole term: no need to propose it again.
+   */
+  appendedInTerm: number
   readonly data: Uint8Array
   readonly kind: 'normal' | 'conf-change'
   readonly resolve: (value: unknown) => void
@@ -536,7 +541,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         this.#m.proposalsFailed.inc()
         reject(err)
       }
-      const entry: PendingProposal = { submittedAt: 0, data, kind, resolve, reject, cleanup }
+      const entry: PendingProposal = { submittedAt: 0, appendedInTerm: 0, data, kind, resolve, reject, cleanup }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.#proposals.set(requestId, entry)
       this.#m.proposals.inc()
@@ -554,6 +559,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     p.submittedAt = this.#clock.now()
     const r = p.kind === 'normal' ? this.#raw.propose(p.data) : this.#raw.proposeConfChange(decodeConfChange(p.data))
     this.#wake()
+    p.appendedInTerm = r === 'ok' && this.#raw.raft.state === 'leader' ? this.#raw.raft.term : 0
     if (r === 'ok') return 'ok'
     if (r === 'not-leader') return 'not-leader'
     // Dropped. No leader yet, a leadership transfer, or too much uncommitted data pass: retry.
@@ -643,7 +649,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (stale) this.#reissueReads()
     this.#startReadRound()
     if (this.#raw.leader === NONE) return
-    for (const [id, p] of this.#proposals) if (now - p.submittedAt > electionMs) this.#submit(id)
+    const leaderTerm = this.#raw.raft.state === 'leader' ? this.#raw.raft.term : -1
+    for (const [id, p] of this.#proposals) {
+      // An entry this leader appended in its current term is in its log: it is slow, not lost.
+      if (p.appendedInTerm === leaderTerm) continue
+      if (now - p.submittedAt > electionMs) this.#submit(id)
+    }
   }
 
   // --- Leadership and status ---------------------------------------------------------------
