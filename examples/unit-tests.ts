@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import type { Kv, MetastoreError } from '../lib/index.js'
-import { createTestCluster, type TestCluster, type TestClusterOptions } from '../lib/testing/cluster.js'
+import { createTestCluster, type TestCluster, type TestClusterOptions } from '../lib/testing.js'
 
 // --- The code under test: jobs that exactly one worker may claim. -----------------------------
 

@@ -1,6 +1,7 @@
 /**
- * Helpers for tests that run Raft nodes in one process, deterministically: a seeded random
- * source to inject into the core, an in-memory log, and the bootstrap log of a new cluster.
+ * Helpers for tests: `createTestCluster()` runs a whole cluster of `createNode` members in the
+ * test's process (partitions, crashes, restarts, membership changes, virtual time), and for the
+ * core alone, a seeded random source, an in-memory log and the bootstrap log of a new cluster.
  *
  * @example
  * ```ts
@@ -23,3 +24,10 @@ export { checkLinearizable, kvModel } from './testing/linearizability.js'
 export type { Operation, Model, CheckResult, KvInput, KvOutput } from './testing/linearizability.js'
 export { InProcessNetwork, realTimeClock } from '../transports/inprocess.js'
 export type { InProcessNetworkOptions, NetworkClock, NetworkStats } from '../transports/inprocess.js'
+export { createTestCluster } from './testing/cluster.js'
+export type { TestCluster, TestClusterOptions, TestNodeOptions, WaitOptions } from './testing/cluster.js'
+export type { TestStorageKind } from './testing/node-disk.js'
+export { VirtualClock } from './testing/virtual-clock.js'
+export type { VirtualClockOptions } from './testing/virtual-clock.js'
+export { CrashableMemoryDb } from './testing/crashable-db.js'
+export type { DiskImage } from './testing/crashable-db.js'
