@@ -2,7 +2,7 @@
 // endpoint, membership changes, leadership transfer, and failover when a node dies.
 import t from 'tap'
 import { ProcCluster, waitFor } from '../server/helpers.js'
-import { parseJson, runCli, runInProcess } from './helpers.js'
+import { LiveCli, parseJson, runCli, runInProcess } from './helpers.js'
 
 const cluster = await ProcCluster.create(4, ['--storage', 'memory'])
 t.teardown(() => cluster.destroy())
@@ -73,7 +73,13 @@ t.test('move-leader hands the leadership over', async (t) => {
   t.equal(await cluster.leader([1, 2, 3]), target)
 })
 
-t.test('a dead first endpoint: commands go to the next; status reports it', async (t) => {
+t.test('a dead first endpoint: commands and watches go to the next; status reports it', async (t) => {
+  const start = parseJson(await runInProcess([...all, '--json', 'put', 'resume/0', 'before']))
+  // The watch streams from node 1, the first endpoint, until node 1 dies.
+  const watch = new LiveCli([...all, 'watch', 'resume/', '--prefix', '--rev', String(start.revision + 1)])
+  t.teardown(() => watch.stop())
+  t.equal((await runInProcess([...all, 'put', 'resume/1', 'one'])).code, 0)
+  await watch.waitForOutput(/PUT\nresume\/1\none\n/)
   await cluster.kill(1)
   // If node 1 led, the others elect a new leader first; the client moves on meanwhile.
   const put = await waitFor('a write through the remaining endpoints', async () => {
@@ -81,6 +87,10 @@ t.test('a dead first endpoint: commands go to the next; status reports it', asyn
     return r.code === 0 ? r : undefined
   })
   t.equal(put.stdout, 'OK\n')
+  t.equal((await runInProcess([...all, 'put', 'resume/2', 'two'])).code, 0)
+  const events = await watch.waitForOutput(/PUT\nresume\/2\ntwo\n/)
+  t.equal(events, 'PUT\nresume/1\none\nPUT\nresume/2\ntwo\n', 'resumed at the next endpoint: nothing lost, nothing twice')
+  t.match(watch.stderr, /resuming|retrying/, 'the reconnection is noted on stderr')
   const got = await runCli([...all, 'get', 'after/failover'])
   t.equal(got.stdout, 'yes\n', got.stderr)
   const status = await runInProcess([...all, 'status'])
