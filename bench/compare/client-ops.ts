@@ -19,12 +19,17 @@ export interface RemoteClient {
 
 const TXN_HEAD = '{"compare":[{"key":'
 
+/** The workload's compare always holds: a failure branch means the systems do different work. */
+function expectSucceeded(body: string): void {
+  if (!body.includes('"succeeded":true')) throw new Error(`the compare-and-set took its failure branch: ${body.slice(0, 200)}`)
+}
+
 /** The JSON API of a `metastore` server at `baseUrl` (`http://127.0.0.1:12380`). */
 export function httpClient(baseUrl: string): RemoteClient {
   const url = new URL(baseUrl)
   // One socket per request in flight, kept open between requests (HTTP/1.1 has no pipelining).
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
-  const call = (method: string, path: string, body?: string, contentType?: string): Promise<void> =>
+  const call = (method: string, path: string, body?: string, contentType?: string): Promise<string> =>
     new Promise((resolve, reject) => {
       const headers: Record<string, string | number> = {}
       if (body !== undefined) {
@@ -35,7 +40,7 @@ export function httpClient(baseUrl: string): RemoteClient {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('end', () => {
-          if (res.statusCode === 200) resolve()
+          if (res.statusCode === 200) resolve(Buffer.concat(chunks).toString('utf8'))
           else reject(new Error(`${method} ${path}: ${res.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 200)}`))
         })
         res.on('error', reject)
@@ -58,7 +63,7 @@ export function httpClient(baseUrl: string): RemoteClient {
           return (key) => {
             const k = JSON.stringify(key)
             const body = `${TXN_HEAD}${k},"target":"value","op":"=","value":${valueJson}}],"success":[{"put":{"key":${k},"value":${valueJson}}}],"failure":[{"get":{"key":${k}}}]}`
-            return call('POST', '/v1/txn', body, 'application/json')
+            return call('POST', '/v1/txn', body, 'application/json').then(expectSucceeded)
           }
       }
     },
@@ -82,7 +87,15 @@ export function etcdClient(endpoint: string): RemoteClient {
         case 'get-serializable':
           return (key) => client.get(key).serializable(true).buffer()
         case 'txn-cas':
-          return (key) => client.if(key, 'Value', '==', value).then(client.put(key).value(value)).else(client.get(key)).commit()
+          return (key) =>
+            client
+              .if(key, 'Value', '==', value)
+              .then(client.put(key).value(value))
+              .else(client.get(key))
+              .commit()
+              .then((r) => {
+                if (!r.succeeded) throw new Error('the compare-and-set took its failure branch')
+              })
       }
     },
     fillBatch(from, to) {

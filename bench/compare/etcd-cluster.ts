@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process'
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { cpuSeconds, exited, freePorts, spawnTracked, waitFor } from './procs.js'
 
@@ -86,7 +86,9 @@ export class EtcdCluster {
     }))
     const initialCluster = specs.map((s) => `${s.name}=${s.peerUrl}`).join(',')
     const members: Member[] = specs.map((s) => {
+      // etcd warns about a data directory others can read.
       mkdirSync(s.dataDir, { recursive: true })
+      chmodSync(s.dataDir, 0o700)
       const args = [
         '--name', s.name,
         '--data-dir', s.dataDir,

@@ -29,7 +29,8 @@ export class IpcProc<C> {
     this.config = config
     this.startedAt = performance.now()
     this.child = forkTracked(fileURLToPath(new URL(module, import.meta.url)), [], {
-      env: { ...process.env, [envName]: JSON.stringify(config) },
+      // gRPC (the etcd3 client) would log every reconnection attempt to a member that was stopped.
+      env: { GRPC_VERBOSITY: 'NONE', ...process.env, [envName]: JSON.stringify(config) },
       execArgv: [...execArgv],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })

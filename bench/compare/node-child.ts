@@ -54,6 +54,9 @@ function opFor(node: MetastoreNode<Uint8Array>, op: OpName): (key: string) => Pr
           compare: [{ key, target: 'value', op: '=', value: VALUE_BYTES_ARRAY }],
           success: [{ put: { key, value: VALUE_BYTES_ARRAY } }],
           failure: [{ get: { key } }],
+        }).then((r) => {
+          // The workload's compare always holds: a failure branch means the systems do different work.
+          if (!r.succeeded) throw new Error('the compare-and-set took its failure branch')
         })
   }
 }
