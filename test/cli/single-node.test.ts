@@ -48,6 +48,9 @@ t.test('put, get, del, range and prefix print what people read', async (t) => {
   const limited = await cli('prefix', 'fruit/', '--limit', '1', '--keys-only')
   t.equal(limited.stdout, 'fruit/apple\n')
   t.match(limited.stderr, /more keys/)
+  t.equal((await cli('prefix', 'fruit/', '--keys-only', '--sort', 'key', '--order', 'descend')).stdout, 'fruit/kiwi\nfruit/apple\n')
+  const badOrder = await cli('prefix', 'fruit/', '--order', 'sideways')
+  t.equal(badOrder.code, 2)
 
   const prev = await cli('put', 'fruit/apple', 'green', '--prev-kv')
   t.equal(prev.stdout, 'OK\nfruit/apple\nred\n')
