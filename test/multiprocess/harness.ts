@@ -3,12 +3,14 @@
  * multi-process tests, with what those tests share: bounded waits for conditions, writers that
  * record every acknowledged write, and the final check that every node holds all of them.
  *
- * Every process a cluster starts is killed when the test ends (teardown), whatever happened.
+ * Every process a cluster starts is killed when the test ends (teardown), whatever happened; when
+ * a test fails, the tail of each node's log is printed. `MULTIPROCESS_VERBOSE=1` streams the
+ * nodes' logs to stderr as they come (`=debug` adds the Raft core's debug lines).
  *
  * @module
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -16,7 +18,7 @@ import type { Test } from 'tap'
 import { NodeHandle, type StatusReply } from './node-handle.js'
 import type { NodeProcessConfig, ScanResult } from './protocol.js'
 
-
+/** How a {@link Cluster} runs its nodes. */
 export interface ClusterOptions {
   readonly ids: readonly number[]
   /** Where each node listens (and is reached). Default: 127.0.0.1 on a free port. */
@@ -25,7 +27,9 @@ export interface ClusterOptions {
   readonly prefix?: (id: number) => readonly string[]
   readonly tickMs?: number
   readonly electionTick?: number
+  /** Default 50 ms, 10 ticks and 5 s (generous for two busy cores). */
   readonly requestTimeoutMs?: number
+  /** Names the data directory and the cluster id. */
   readonly label: string
 }
 
@@ -60,13 +64,13 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 /** Free TCP ports on 127.0.0.1 (as the OS hands them out; they stay free unless someone races us). */
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<import('node:net').Server>((resolve, reject) => {
+    Array.from({ length: count }, () => new Promise<Server>((resolve, reject) => {
       const s = createServer()
       s.once('error', reject)
       s.listen(0, '127.0.0.1', () => resolve(s))
     })),
   )
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port)
+  const ports = servers.map((s) => (s.address() as AddressInfo).port)
   await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
   return ports
 }

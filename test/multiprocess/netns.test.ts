@@ -13,10 +13,10 @@ const PORT = 7379
 /** The leader and `minority - 1` followers lose the rest of the cluster, then the partition heals. */
 async function leaderInMinority(t: Test, size: number, minority: number): Promise<void> {
   const ids = Array.from({ length: size }, (_, i) => i + 1)
+  // Known before it is fully built, so that teardown removes whatever part of it exists.
   let lab: NetnsLab | undefined
   t.teardown(() => lab?.destroy())
-  lab = await NetnsLab.create(ids, (l) => (lab = l))
-  const net = lab
+  const net = await NetnsLab.create(ids, (l) => (lab = l))
   t.comment(`partitions by ${net.usesIptables ? 'iptables DROP rules' : 'blackhole routes'}`)
   const cluster = await Cluster.start(t, {
     ids,
