@@ -16,6 +16,7 @@ import type { LevelLogStore } from '../../lib/storage/level-log-store.js'
 import { levelStorage } from '../../lib/storage/level-engine.js'
 import { memoryStorage } from '../../lib/storage/memory-engine.js'
 import { InProcessNetwork } from '../../transports/inprocess.js'
+import type { RaftLogger } from '../../lib/raft/logger.js'
 import type { Transport } from '../../transports/transport.js'
 import type { ChildMessage, ChildStatus, NodeConfig, ParentMessage } from './node-protocol.js'
 import { closedLoop, firstAck, keyOf, primeKeys, VALUE_BYTES_ARRAY, type LoadSpec, type OpName } from './workload.js'
@@ -25,7 +26,15 @@ const modulesLoadedMs = performance.now()
 /** Values are stored as the bytes given (no encoding), as etcd stores them. */
 const bytesCodec = { encode: (v: Uint8Array): Uint8Array => v, decode: (b: Uint8Array): Uint8Array => b }
 
-type TcpTransportClass = new (options: { listen: { host: string; port: number }; clusterId: string }) => Transport
+type TcpTransportClass = new (options: { listen: { host: string; port: number }; clusterId: string; logger?: RaftLogger }) => Transport
+
+/** `BENCH_LOG=1` prints the member's warnings and errors (and, with `BENCH_LOG=info`, its info lines). */
+function loggerFor(id: number): RaftLogger | undefined {
+  const level = process.env.BENCH_LOG
+  if (!level) return undefined
+  const line = (tag: string) => (message: string) => process.stderr.write(`[member ${id}] ${tag} ${message}\n`)
+  return { debug() {}, info: level === 'info' ? line('info') : () => {}, warn: line('warn'), error: line('error') }
+}
 // Loaded by name at run time: the benchmark compiles whether or not the TCP transport is built.
 const TCP_MODULE = '../../transports/tcp.js'
 
@@ -36,7 +45,8 @@ function send(message: ChildMessage): void {
 async function transportFor(config: NodeConfig): Promise<Transport> {
   if (config.listenPort === undefined) return new InProcessNetwork().transport()
   const { TcpTransport } = (await import(TCP_MODULE)) as { TcpTransport: TcpTransportClass }
-  return new TcpTransport({ listen: { host: '127.0.0.1', port: config.listenPort }, clusterId: config.clusterId })
+  const logger = loggerFor(config.id)
+  return new TcpTransport({ listen: { host: '127.0.0.1', port: config.listenPort }, clusterId: config.clusterId, ...(logger ? { logger } : {}) })
 }
 
 /** The four operations of the matrix on the library API. */
@@ -127,6 +137,7 @@ async function main(): Promise<void> {
     storage,
     transport,
     codec: bytesCodec,
+    ...(loggerFor(config.id) ? { logger: loggerFor(config.id) } : {}),
     ...(config.snapshotEvery !== undefined ? { snapshotEvery: config.snapshotEvery } : {}),
     ...(config.compactKeep !== undefined ? { compactKeep: config.compactKeep } : {}),
   })
