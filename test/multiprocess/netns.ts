@@ -48,7 +48,7 @@ function alive(pid: number): boolean {
 export class NetnsLab {
   readonly #tag: string
   readonly #ids: readonly number[]
-  readonly #iptables: boolean
+  #iptables: boolean
   readonly #created: string[] = []
   /** Partition rules in force, by node: the command that removes each (run in its namespace). */
   readonly #rules = new Map<number, string[][]>()
@@ -138,6 +138,8 @@ export class NetnsLab {
     await sh('ip', ['-n', br, 'link', 'set', 'lo', 'up'])
     await sh('ip', ['-n', br, 'link', 'add', 'br0', 'type', 'bridge'])
     await sh('ip', ['-n', br, 'link', 'set', 'br0', 'up'])
+    // An iptables that cannot work in a namespace (no netfilter support) leaves routes to cut links.
+    if (this.#iptables && !(await has('ip', ['netns', 'exec', br, 'iptables', '-S']))) this.#iptables = false
     for (const id of this.#ids) {
       const ns = this.ns(id)
       await sh('ip', ['netns', 'add', ns])

@@ -19,19 +19,22 @@ t.test('3 processes: SIGSTOP the leader past an election timeout, then SIGCONT',
   const { leader, term } = await cluster.waitForLeader()
   await writers.more(100)
 
-  paused = leader
-  cluster.node(leader).signal('SIGSTOP')
-  t.comment(`froze leader ${leader} (term ${term}) after ${writers.acknowledged.size} acknowledged writes`)
-  // Writes sent to the frozen leader wait in its input until it resumes, then race the news of
-  // the new term: whatever it answers, a success must be a committed write.
-  const stale = Array.from({ length: 20 }, (_, i) => {
+  const staleWrite = (i: number) => {
     const key = `w/stale/${i}`
     const value = `stale-${i}`
     return cluster.node(leader).put(key, value).then(
       () => ({ key, value, ok: true as const }),
       (err: { code?: string }) => ({ key, value, ok: false as const, code: err.code ?? 'ERROR' }),
     )
-  })
+  }
+  // Five writes reach the leader just as it freezes (some may be in its log, uncommitted)...
+  const stale = Array.from({ length: 5 }, (_, i) => staleWrite(i))
+  paused = leader
+  cluster.node(leader).signal('SIGSTOP')
+  t.comment(`froze leader ${leader} (term ${term}) after ${writers.acknowledged.size} acknowledged writes`)
+  // ...and twenty wait in its input until it resumes, then race the news of the new term.
+  // Whatever it answers, a success must be a committed write.
+  for (let i = 5; i < 25; i++) stale.push(staleWrite(i))
 
   const others = ids.filter((id) => id !== leader)
   const next = await cluster.waitForLeader(others, { minTerm: term + 1 })
@@ -46,7 +49,7 @@ t.test('3 processes: SIGSTOP the leader past an election timeout, then SIGCONT',
   const acknowledgedStale = outcomes.filter((o) => o.ok)
   const codes = outcomes.flatMap((o) => (o.ok ? [] : [o.code]))
   t.comment(`writes sent to the frozen leader: ${acknowledgedStale.length} acknowledged, ${codes.length} failed (${[...new Set(codes)].join(', ') || 'none'})`)
-  t.equal(outcomes.length, 20, 'every write sent to the frozen leader was answered')
+  t.equal(outcomes.length, 25, 'every write sent to the frozen leader was answered')
   for (const o of acknowledgedStale) writers.acknowledged.set(o.key, o.value)
 
   const resumed = await waitFor(
@@ -67,4 +70,8 @@ t.test('3 processes: SIGSTOP the leader past an election timeout, then SIGCONT',
   await writers.stop()
   t.comment(writers.summary())
   await cluster.verify(t, writers.acknowledged)
+  // A failure may hide a write that was applied (its outcome was unknown): say how often.
+  const present = await cluster.node(current).scan('w/stale/', { serializable: true })
+  const failedYetApplied = outcomes.flatMap((o) => (!o.ok && present[o.key] !== undefined ? [`${o.key} (${o.code})`] : []))
+  t.comment(`writes to the frozen leader that failed yet were applied: ${failedYetApplied.length ? failedYetApplied.join(', ') : 'none'}`)
 })
