@@ -35,6 +35,8 @@ export interface HttpPeerOptions {
   readonly secret: string | undefined
   readonly tls: HttpTlsOptions | undefined
   readonly queueLimit: number
+  /** Bytes (estimated) queued; past it, new messages are dropped. */
+  readonly queueBytes: number
   readonly maxInflight: number
   readonly maxBatchBytes: number
   readonly requestTimeoutMs: number
@@ -79,6 +81,7 @@ export class HttpPeer {
   readonly #requests = new Set<http.ClientRequest>()
   readonly #label: { peer: NodeId }
   #queue: Message[] = []
+  #queuedBytes = 0
   #snapshot: Message | undefined
   #inflight = 0
   #snapshotInflight = false
@@ -117,10 +120,16 @@ export class HttpPeer {
       if (m.type === MessageType.Snap) {
         if (this.#snapshot) this.#drop(1)
         this.#snapshot = m
-      } else if (this.#queue.length >= this.#o.queueLimit) {
-        this.#drop(1)
       } else {
-        this.#queue.push(m)
+        const size = estimate(m)
+        // A peer that stops answering (a stopped process, a partition) holds the link for up to
+        // the request timeout: the queue is bounded in bytes too, as entries can be large.
+        if (this.#queue.length >= this.#o.queueLimit || (this.#queue.length > 0 && this.#queuedBytes + size > this.#o.queueBytes)) {
+          this.#drop(1)
+        } else {
+          this.#queue.push(m)
+          this.#queuedBytes += size
+        }
       }
     }
     if (!this.#flushImmediate) this.#flushImmediate = setImmediate(() => this.#flush())
@@ -134,6 +143,7 @@ export class HttpPeer {
     if (this.#unreachableImmediate) clearImmediate(this.#unreachableImmediate)
     this.#flushImmediate = this.#unreachableImmediate = undefined
     this.#queue = []
+    this.#queuedBytes = 0
     this.#snapshot = undefined
     for (const req of this.#requests) req.destroy()
     this.#requests.clear()
@@ -164,6 +174,7 @@ export class HttpPeer {
       bytes += size
       n++
     }
+    this.#queuedBytes = n === this.#queue.length ? 0 : Math.max(0, this.#queuedBytes - bytes)
     return this.#queue.splice(0, n)
   }
 
@@ -253,6 +264,7 @@ export class HttpPeer {
       this.#backOff()
       this.#drop(this.#queue.length + (this.#snapshot ? 1 : 0))
       this.#queue = []
+      this.#queuedBytes = 0
       this.#snapshot = undefined
     } finally {
       this.#handshaking = false

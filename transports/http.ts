@@ -54,6 +54,8 @@ export interface HttpTransportOptions {
   readonly maxSnapshotBytes?: number
   /** Messages queued per peer; more are dropped (and the peer reported unreachable). Default 4096. */
   readonly queueLimit?: number
+  /** Bytes (estimated) queued per peer; more are dropped (and the peer reported unreachable). Default 64 MiB. */
+  readonly queueBytes?: number
   /** Batch POSTs in flight per peer. Default 1, which keeps each link in order. */
   readonly maxInflight?: number
   /** A POST (or a request body) that makes no progress for this long fails. Default 10 s. */
@@ -75,6 +77,7 @@ interface Resolved {
   readonly maxBodyBytes: number
   readonly maxSnapshotBytes: number
   readonly queueLimit: number
+  readonly queueBytes: number
   readonly maxInflight: number
   readonly requestTimeoutMs: number
 }
@@ -150,6 +153,7 @@ export class HttpTransport implements Transport {
       maxBodyBytes: positive('maxBodyBytes', options.maxBodyBytes, 64 * 1024 * 1024),
       maxSnapshotBytes: positive('maxSnapshotBytes', options.maxSnapshotBytes, 1024 * 1024 * 1024),
       queueLimit: positive('queueLimit', options.queueLimit, 4096),
+      queueBytes: positive('queueBytes', options.queueBytes, 64 * 1024 * 1024),
       maxInflight: positive('maxInflight', options.maxInflight, 1),
       requestTimeoutMs: timeout,
     })
@@ -317,6 +321,7 @@ export class HttpTransport implements Transport {
       secret: this.#o.secret,
       tls: this.#o.tls,
       queueLimit: this.#o.queueLimit,
+      queueBytes: this.#o.queueBytes,
       maxInflight: this.#o.maxInflight,
       maxBatchBytes: Math.min(this.#o.maxBodyBytes, 4 * 1024 * 1024),
       requestTimeoutMs: this.#o.requestTimeoutMs,

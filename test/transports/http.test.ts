@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { Metrics } from '../../lib/metrics.js'
-import { makeMessage, MessageType, type Message, type NodeId } from '../../lib/raft/types.js'
+import { EntryType, makeMessage, MessageType, type Message, type NodeId } from '../../lib/raft/types.js'
 import { newNonce } from '../../transports/auth.js'
 import { HttpTransport, type HttpTransportOptions } from '../../transports/http.js'
 import { packControl, unpackControl } from '../../transports/http-protocol.js'
@@ -380,6 +380,36 @@ t.test('a full queue or a dead peer drops, counts and reports unreachable', asyn
   a.transport.send(9, [hb(1, 9)])
   await until('an unknown peer is unreachable too', () => a.unreachable.includes(9))
   t.equal(a.metrics.counter('metastore_transport_dropped_messages_total', '').get({ peer: 9 }), 1)
+})
+
+t.test('the queue to a peer that does not answer is bounded in bytes, not only in messages', async (t) => {
+  // A peer that accepts connections and never answers (a stopped process, as the kernel sees it).
+  const mute = net.createServer(() => {})
+  const held = new Set<net.Socket>()
+  mute.on('connection', (s) => {
+    held.add(s)
+    s.on('error', () => {})
+  })
+  await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => {
+    for (const s of held) s.destroy()
+    mute.close(() => r())
+  }))
+  const a = await node(t, 1, { queueBytes: 4 * 1024 * 1024 })
+  a.transport.addPeer(2, `http://127.0.0.1:${(mute.address() as net.AddressInfo).port}`)
+  const big = (i: number): Message => makeMessage({
+    type: MessageType.App,
+    from: 1,
+    to: 2,
+    term: 1,
+    index: i,
+    entries: [{ term: 1, index: i + 1, type: EntryType.Normal, data: new Uint8Array(1024 * 1024) }],
+  })
+  for (let i = 0; i < 40; i++) a.transport.send(2, [big(i)])
+  const dropped = a.metrics.counter('metastore_transport_dropped_messages_total', '').get({ peer: 2 })
+  t.ok(dropped >= 35, `40 messages of 1 MiB to a 4 MiB queue: most dropped at once (${dropped})`)
+  await until('reported unreachable', () => a.unreachable.includes(2))
+  t.throws(() => new HttpTransport({ listen: { port: 0 }, clusterId: 'c', queueBytes: 0 }), TypeError, 'queueBytes is checked')
 })
 
 t.test('a snapshot streams on its own socket while heartbeats keep flowing', async (t) => {
