@@ -24,7 +24,7 @@ t.test('3 processes: SIGSTOP the leader past an election timeout, then SIGCONT',
     const value = `stale-${i}`
     return cluster.node(leader).put(key, value).then(
       () => ({ key, value, ok: true as const }),
-      (err: { code?: string }) => ({ key, value, ok: false as const, code: err.code ?? 'ERROR' }),
+      (err: { code?: string; message?: string }) => ({ key, value, ok: false as const, code: err.code ?? 'ERROR', message: err.message ?? '' }),
     )
   }
   // Five writes reach the leader just as it freezes (some may be in its log, uncommitted)...
@@ -49,6 +49,7 @@ t.test('3 processes: SIGSTOP the leader past an election timeout, then SIGCONT',
   const acknowledgedStale = outcomes.filter((o) => o.ok)
   const codes = outcomes.flatMap((o) => (o.ok ? [] : [o.code]))
   t.comment(`writes sent to the frozen leader: ${acknowledgedStale.length} acknowledged, ${codes.length} failed (${[...new Set(codes)].join(', ') || 'none'})`)
+  for (const o of outcomes) if (!o.ok) t.comment(`  ${o.key}: ${o.message}`)
   t.equal(outcomes.length, 25, 'every write sent to the frozen leader was answered')
   for (const o of acknowledgedStale) writers.acknowledged.set(o.key, o.value)
 
