@@ -22,6 +22,7 @@ import { QuietLog, transportCounters, type TransportCounters } from './http-metr
 import { reply } from './http-protocol.js'
 import { HttpPeer, type HttpTlsOptions } from './http-peer.js'
 import { SessionTable } from './http-sessions.js'
+import { listenWithRetry } from './tcp-listen.js'
 
 export type { HttpTlsOptions } from './http-peer.js'
 
@@ -389,13 +390,9 @@ export class HttpTransport implements Transport {
       this.#log.warn('refused:tls', `${this.#self ?? '-'} refused a TLS connection: ${err.message}`)
     })
     this.#ownServer = server
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(err)
-      server.once('error', onError)
-      server.listen(at.port, at.host, () => {
-        server.off('error', onError)
-        resolve()
-      })
+    await listenWithRetry(server, at.port, at.host, {
+      cancelled: () => this.#closed,
+      onRetry: (err) => this.#logger.warn(`${this.#self ?? '-'} cannot listen on ${at.host}:${at.port} yet (${err.code}): trying again`),
     })
     server.on('error', (err) => this.#logger.error(`http transport server: ${err.message}`))
   }

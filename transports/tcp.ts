@@ -15,6 +15,7 @@ import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
 import { formatAddress, listenAddress, parseAddress } from './tcp-address.js'
 import type { TcpAddress } from './tcp-dial.js'
 import { InboundConnection, type InboundHost } from './tcp-inbound.js'
+import { listenWithRetry } from './tcp-listen.js'
 import { PeerLink, type PeerHost } from './tcp-peer.js'
 import type { Transport, TransportHandler } from './transport.js'
 
@@ -208,14 +209,15 @@ export class TcpTransport implements Transport {
           this.#logger.warn(`${this.#self ?? '-'} refused a TLS connection: ${err.message}`)
         })
       }
-      server.once('error', reject)
-      server.listen(this.#listen.port, this.#listen.host, () => {
-        server.off('error', reject)
+      listenWithRetry(server, this.#listen.port, this.#listen.host, {
+        cancelled: () => this.#closed,
+        onRetry: (err) => this.#logger.warn(`${this.#self ?? '-'} cannot listen on ${formatAddress(this.#listen)} yet (${err.code}): trying again`),
+      }).then(() => {
         server.on('error', (err) => this.#logger.error(`${this.#self ?? '-'} transport server: ${err.message}`))
         const a = server.address()
         this.#bound = typeof a === 'object' && a !== null ? { host: this.#listen.host, port: a.port } : this.#listen
         resolve(this.#bound)
-      })
+      }, reject)
     })
     return this.#listening
   }

@@ -19,6 +19,7 @@ import { levelStorage } from '../../lib/storage/level-engine.js'
 import type { LevelLogStore } from '../../lib/storage/level-log-store.js'
 import { memoryStorage } from '../../lib/storage/memory-engine.js'
 import { rocksdbStorage } from '../../lib/storage/rocksdb-engine.js'
+import { listenWithRetry } from '../../transports/tcp-listen.js'
 import type { Transport } from '../../transports/transport.js'
 import type { RequestContext } from './context.js'
 import { sendError, toHttpError } from './http-api.js'
@@ -190,13 +191,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   })
   const host = options.host ?? '127.0.0.1'
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(options.port, host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    await listenWithRetry(server, options.port, host, { onRetry: (err) => log.warn(`cannot listen on ${host}:${options.port} yet (${err.code}): trying again`) })
   } catch (err) {
     await node.close().catch(() => {})
     throw err
