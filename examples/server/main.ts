@@ -20,6 +20,11 @@ function version(): string {
 
 let ran = false
 
+// The log goes to stderr; if whoever reads it goes away (a launcher killed, a closed pipe), the
+// node keeps serving without its log rather than die of EPIPE on its next line.
+process.stderr.on('error', () => {})
+process.stdout.on('error', () => {})
+
 async function main(): Promise<number> {
   let parsed
   try {
