@@ -88,6 +88,10 @@ interface Member {
   exited: boolean
 }
 
+// A closed terminal or pipe must not crash the launcher (and orphan the nodes) on its next line.
+process.stderr.on('error', () => {})
+process.stdout.on('error', () => {})
+
 const options = parse(process.argv.slice(2))
 const host = options.host.includes(':') ? `[${options.host}]` : options.host
 const cluster = options.peerPorts.map((p) => `http://${host}:${p}`).join(',')
