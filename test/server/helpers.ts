@@ -1,7 +1,7 @@
 // Helpers of the server's end-to-end tests: free ports, `metastore` processes started from the
 // compiled output beside this file, bounded polls, and plain-HTTP calls.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,18 +14,50 @@ export const CLUSTER_MAIN = fileURLToPath(new URL('../../examples/cluster/main.j
 /** Fast ticks keep elections short; the election timeout stays well above scheduling hiccups. */
 export const FAST = ['--tick-ms', '25', '--election-tick', '12']
 
-/** `n` distinct free ports (all held open at once while picking, so none repeats). */
+/**
+ * The range the system hands out local ports of outgoing connections from (Linux), or undefined.
+ * A port in it can be taken by any connection of any process between the moment a test finds it
+ * free and the moment a node binds it; ports below it are only ever taken by listeners.
+ */
+function ephemeralRange(): [number, number] | undefined {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    return Number.isInteger(low) && Number.isInteger(high) && low > 12_000 ? [low, high] : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function bindPort(port: number): Promise<ReturnType<typeof createServer> | undefined> {
+  return new Promise((resolve) => {
+    const s = createServer()
+    s.once('error', () => resolve(undefined))
+    s.listen(port, '127.0.0.1', () => resolve(s))
+  })
+}
+
+/**
+ * `n` distinct free ports (all held open at once while picking, so none repeats). On Linux they
+ * are picked at random below the ephemeral range (so that no outgoing connection takes one before
+ * the node that is given it binds it); elsewhere the system picks them.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const s = createServer()
-      s.once('error', reject)
-      s.listen(0, '127.0.0.1', () => resolve(s))
-    })),
-  )
-  const ports = servers.map((s) => (s.address() as AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
-  return ports
+  const range = ephemeralRange()
+  const servers: Array<ReturnType<typeof createServer>> = []
+  const ports = new Set<number>()
+  try {
+    for (let tries = 0; servers.length < n; tries++) {
+      const wanted = range && tries < 50 * n ? 10_000 + Math.floor(Math.random() * (range[0] - 10_000)) : 0
+      if (wanted !== 0 && ports.has(wanted)) continue
+      const s = await bindPort(wanted)
+      if (!s) continue
+      servers.push(s)
+      ports.add((s.address() as AddressInfo).port)
+    }
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  }
+  return [...ports]
 }
 
 /** Polls `check` until it returns something other than undefined/false, or fails after `timeoutMs`. */
