@@ -87,15 +87,16 @@ const BOOLEAN_FLAGS = new Set(['join', 'help', 'version'])
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug']
 const ENGINES: readonly StorageEngine[] = ['leveldb', 'rocksdb', 'memory']
 
-/** Splits `--flag value`, `--flag=value` and boolean `--flag` into a map; refuses anything else. */
+/** Splits `--flag value`, `--flag=value` and boolean `--flag` (or with one dash) into a map; refuses anything else. */
 function tokenize(argv: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>()
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    if (arg === '-h') {
+    if (argv[i] === '-h') {
       flags.set('help', 'true')
       continue
     }
+    // `-id 1` as `--id 1`: raftexample's flags are Go's, which take one dash or two.
+    const arg = /^-[a-z]/.test(argv[i]) ? `-${argv[i]}` : argv[i]
     if (!arg.startsWith('--')) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`)
     const eq = arg.indexOf('=')
     const name = arg.slice(2, eq < 0 ? undefined : eq)

@@ -26,6 +26,17 @@ t.test('the raftexample form parses as written, with the defaults', async (t) =>
   t.equal(o.clusterId, deriveClusterId(CLUSTER.split(',')))
 })
 
+t.test('one dash as Go flags take them: -id 1 -cluster ... -port 12380 -join', async (t) => {
+  const parsed = parseArgs(['-id', '4', `-cluster=${CLUSTER},http://127.0.0.1:42379`, '-port', '42380', '-join'])
+  t.equal(parsed.kind, 'run')
+  if (parsed.kind !== 'run') return
+  t.equal(parsed.options.id, 4)
+  t.equal(parsed.options.port, 42380)
+  t.equal(parsed.options.join, true)
+  t.equal(parsed.options.peerUrls.length, 4)
+  t.throws(() => parseArgs(['-id', '1', '-cluster', CLUSTER, '-port', '12380', '-nope']), UsageError, 'an unknown flag is still refused')
+})
+
 t.test('every flag, in --flag=value form too', async (t) => {
   const parsed = parseArgs(
     [
