@@ -14,7 +14,7 @@ import type { Generation } from './layout.js'
 import { Overlay } from './overlay.js'
 import type { ReadSource } from './read-source.js'
 import { decodeDedup, encodeDedup, encodeMeta } from './records.js'
-import type { MetaState } from './records.js'
+import type { DedupRecord, MetaState } from './records.js'
 import type { ApplyResult, CommandResult, RevisionEvents } from './results.js'
 import type { BatchState } from './write-txn.js'
 import type { ExtraOperation } from '../storage/level-database.js'
@@ -45,16 +45,50 @@ export interface PreparedBatch {
   readonly generation: Generation
 }
 
+/**
+ * How many sequences behind a client's newest one a request may still arrive and be applied.
+ * A client's requests overtake each other (a retry after a leader change, a forward that took
+ * longer), so the table remembers which recent sequences were applied, not only the newest.
+ */
+export const DEDUP_WINDOW = 4096
+
+/** The dedup record after applying `seq` (with `result`) on top of `last`. */
+function recordApplied(last: DedupRecord | undefined, seq: number, result: CommandResult): DedupRecord {
+  const prev: DedupRecord = last ?? { seq: 0, result, floor: 0, above: [] }
+  const above = [...prev.above]
+  let i = above.length
+  while (i > 0 && above[i - 1] > seq) i--
+  above.splice(i, 0, seq)
+  let floor = prev.floor
+  // Contiguous applied sequences fold into the floor; a hole older than the window is given up.
+  while (above.length > 0 && (above[0] === floor + 1 || above[0] <= floor)) floor = Math.max(floor, above.shift()!)
+  const high = Math.max(prev.seq, seq)
+  if (high - floor > DEDUP_WINDOW) {
+    floor = high - DEDUP_WINDOW
+    while (above.length > 0 && above[0] <= floor) above.shift()
+  }
+  return seq >= prev.seq ? { seq, result, floor, above } : { seq: prev.seq, result: prev.result, floor, above }
+}
+
 async function applyEnvelope(batch: BatchState, envelope: Envelope): Promise<{ result: CommandResult; duplicate: boolean }> {
   const { clientId, seq, cmd } = envelope
   const dedupKey = new TextEncoder().encode(clientId)
+  let last: DedupRecord | undefined
   if (clientId !== '') {
     const bytes = await batch.overlay.get('dedup', dedupKey)
     if (bytes !== undefined) {
-      const last = decodeDedup(bytes)
+      last = decodeDedup(bytes)
       if (seq === last.seq) return { result: last.result, duplicate: true }
-      if (seq < last.seq) {
-        return { result: { type: 'error', revision: batch.meta.revision, error: toCommandError(new StaleSequenceError(seq, last.seq)) }, duplicate: false }
+      if (seq <= last.floor || last.above.includes(seq)) {
+        // Applied already (its result is no longer kept), or too old to tell: never apply twice.
+        const stale = new StaleSequenceError(
+          seq,
+          last.seq,
+          seq <= last.floor
+            ? `sequence ${seq} is settled for this client (applied, or more than ${DEDUP_WINDOW} requests old); its outcome is not kept`
+            : `sequence ${seq} was applied already; its result is no longer kept`,
+        )
+        return { result: { type: 'error', revision: batch.meta.revision, error: toCommandError(stale) }, duplicate: true }
       }
     }
   }
@@ -64,7 +98,7 @@ async function applyEnvelope(batch: BatchState, envelope: Envelope): Promise<{ r
   } catch (error) {
     result = { type: 'error', revision: batch.meta.revision, error: toCommandError(error) }
   }
-  if (clientId !== '') batch.overlay.put('dedup', dedupKey, encodeDedup({ seq, result }))
+  if (clientId !== '') batch.overlay.put('dedup', dedupKey, encodeDedup(recordApplied(last, seq, result)))
   return { result, duplicate: false }
 }
 

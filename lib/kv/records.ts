@@ -116,19 +116,24 @@ export function decodeLease(bytes: Uint8Array): LeaseRecord {
 
 /** A dedup record: a client's last applied sequence and its result. */
 export interface DedupRecord {
+  /** The highest sequence applied, and its result (what a retry of it is answered). */
   readonly seq: number
   readonly result: CommandResult
+  /** Every sequence at or below `floor` is settled: applied, or too old to tell. */
+  readonly floor: number
+  /** The sequences above `floor` that were applied, ascending (requests overtake each other). */
+  readonly above: readonly number[]
 }
 
 /** Encodes a `dedup` record. */
 export function encodeDedup(record: DedupRecord): Uint8Array {
-  return pack([record.seq, record.result])
+  return pack([record.seq, record.result, record.floor, record.above])
 }
 
 /** Decodes a `dedup` record (its result with plain `Uint8Array`s). */
 export function decodeDedup(bytes: Uint8Array): DedupRecord {
-  const [seq, result] = unpack<[number, CommandResult]>(bytes)
-  return { seq, result: normalizeBytes(result) }
+  const [seq, result, floor, above] = unpack<[number, CommandResult, number?, number[]?]>(bytes)
+  return { seq, result: normalizeBytes(result), floor: floor ?? seq, above: above ?? [] }
 }
 
 /** Head record: the live generation and the generations waiting to be cleared. */

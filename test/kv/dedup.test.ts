@@ -6,6 +6,7 @@ import { MemoryLevel } from 'memory-level'
 import { encodeEnvelope } from '../../lib/kv/codec.js'
 import { MvccStore } from '../../lib/kv/mvcc-store.js'
 import { toError, StaleSequenceError } from '../../lib/kv/errors.js'
+import { DEDUP_WINDOW } from '../../lib/kv/apply-batch.js'
 import { Harness, utf8 } from './helpers.js'
 
 const put = (clientId: string, seq: number, value: string): Uint8Array =>
@@ -48,22 +49,45 @@ t.test('duplicates within one batch, interleaved clients, and clients opting out
   t.same((await h.get('k'))?.version, 5)
 })
 
-t.test('a sequence older than the last one applied is refused with STALE_SEQUENCE', async (t) => {
+t.test('requests that overtake each other are each applied once; repeats of older ones are refused', async (t) => {
   const h = await Harness.memory()
-  await h.store.apply([
+  const first = await h.store.apply([
     { index: 1, data: put('c', 5, 'a') },
     { index: 2, data: put('c', 3, 'b') },
   ])
-  const { results } = await h.store.apply([{ index: 3, data: put('c', 4, 'c') }])
-  const result = results[0].result
-  t.equal(result.type, 'error')
-  if (result.type === 'error') {
-    t.equal(result.error.code, 'STALE_SEQUENCE')
-    const error = toError(result.error)
+  t.same(first.results.map((r) => [r.duplicate, r.result.type]), [[false, 'put'], [false, 'put']], 'sequence 3 arrives after 5 and is applied')
+  t.same((await h.get('k'))?.value, 'b')
+  const later = await h.store.apply([
+    { index: 3, data: put('c', 4, 'c') },
+    { index: 4, data: put('c', 3, 'again') },
+    { index: 5, data: put('c', 5, 'again') },
+  ])
+  t.same(later.results[0].result.type, 'put', 'sequence 4, never applied, is applied')
+  const repeat = later.results[1]
+  t.equal(repeat.duplicate, true, 'a repeat of an older applied sequence is a duplicate')
+  t.equal(repeat.result.type, 'error')
+  if (repeat.result.type === 'error') {
+    t.equal(repeat.result.error.code, 'STALE_SEQUENCE', 'whose result is no longer kept')
+    const error = toError(repeat.result.error)
     t.ok(error instanceof StaleSequenceError)
     t.equal((error as StaleSequenceError).lastSeq, 5)
   }
-  t.same((await h.get('k'))?.value, 'a')
+  t.same(later.results[2], { index: 5, clientId: 'c', seq: 5, duplicate: true, result: first.results[0].result }, 'the newest keeps its result')
+  t.same((await h.get('k'))?.value, 'c', 'no repeat was applied')
+  t.equal((await h.get('k'))?.version, 3)
+})
+
+t.test('a sequence more than DEDUP_WINDOW behind the newest is refused', async (t) => {
+  const h = await Harness.memory()
+  await h.store.apply([{ index: 1, data: put('c', DEDUP_WINDOW + 10, 'new') }])
+  const { results } = await h.store.apply([
+    { index: 2, data: put('c', 5, 'too old') },
+    { index: 3, data: put('c', 20, 'in the window') },
+  ])
+  t.equal(results[0].result.type === 'error' && results[0].result.error.code, 'STALE_SEQUENCE')
+  t.equal(results[0].duplicate, true, 'never applied')
+  t.equal(results[1].result.type, 'put', 'a sequence inside the window is applied')
+  t.same((await h.get('k'))?.value, 'in the window')
 })
 
 t.test('failed commands are recorded too: the retry gets the same error', async (t) => {
