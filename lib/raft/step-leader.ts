@@ -77,8 +77,10 @@ export function stepLeader(r: Raft, m: Message): StepResult {
       return 'ok'
     case MessageType.CheckQuorum:
       // A leader that is not a voter (removed, handing over) stays until its successor takes
-      // over: stepping down early could leave entries only it has (see handOffLeadership).
-      if (!r.trk.quorumActive() && r.isVoter()) {
+      // over: stepping down early could leave entries only it has (see handOffLeadership). Once a
+      // quorum of the configuration holds all its entries and it hears from none of them (they
+      // have a new leader, and a removed node may be refused by their transports), it goes.
+      if (!r.trk.quorumActive() && (r.isVoter() || r.trk.committed() >= r.log.lastIndex())) {
         r.logger.warn(`${r.id} stepped down to follower since quorum is not active`)
         r.becomeFollower(r.term, NONE)
       }

@@ -142,6 +142,22 @@ t.test('§6 a removed leader stops believing it leads', async (t) => {
   }
 })
 
+t.test('§6 a removed leader that nobody answers any more steps down once its entries are held by a quorum', async (t) => {
+  // Over a real network the others' transports refuse a removed node: it hears nothing, not even
+  // the new term. With check-quorum it must not believe it leads forever.
+  const net = cluster()
+  change(net, 1, { changes: [r(1)] })
+  net.isolate(1)
+  t.equal(net.raft(1).state, 'leader', 'still leader right after its removal (handing over)')
+  net.tickAll(3 * net.raft(1).electionTimeout)
+  t.equal(net.raft(1).state, 'follower', 'it stepped down')
+  t.equal(net.raw(1).status().leader, 0, 'and names no leader')
+  const leader = net.leader()
+  t.ok(leader === 2 || leader === 3, `the others elected ${leader}`)
+  net.tickAll(3 * net.raft(1).electionTimeout)
+  t.equal(net.raft(1).state, 'follower', 'the removed node never campaigns')
+})
+
 /** 3 voters led by 1, with 4 and 5 started (empty) and in the joint config (1 4 5)&&(1 2 3). */
 function jointCluster(transition: ConfChange['transition'], config: Record<string, unknown> = {}): Network {
   const net = cluster(config)
