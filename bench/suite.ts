@@ -4,6 +4,7 @@
  * here asserts a timing.
  *
  *   node build/bench/suite.js suite [--seconds 2] [--report]       everything, etcd first
+ *   node build/bench/suite.js kv                                   the KV matrix: etcd, embedded, http
  *   node build/bench/suite.js embedded|http|etcd [--etcd]          the KV matrix of one system
  *   node build/bench/suite.js inprocess|recovery|catchup|failover|memory|profile
  *
@@ -69,6 +70,11 @@ const scenarios: Record<string, Scenario> = {
     await attempt('etcd recovery and memory', () => etcdRecoveryAndMemory(options))
     await attempt('catchup', () => catchup(options))
   },
+  async kv(options) {
+    const etcdLines = await attempt('etcd', () => etcd(options))
+    await attempt('embedded', () => embedded(options, etcdLines))
+    await attempt('http', () => http(options, etcdLines))
+  },
   async embedded(options) {
     const etcdLines = await etcdFirst(options)
     await attempt('embedded', () => embedded(options, etcdLines))
@@ -125,8 +131,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = name === '--help' || name === '-h' ? 0 : 2
     return
   }
-  const options = parseSuiteOptions(args, { targets: name === 'suite' || name === 'embedded' || name === 'etcd' || name === 'http' ? ['leader', 'follower'] : ['leader'] })
-  const effective = name === 'suite' ? { ...options, withEtcd: true } : options
+  const options = parseSuiteOptions(args, { targets: ['leader', 'follower'] })
+  const effective = name === 'suite' || name === 'kv' ? { ...options, withEtcd: true } : options
   const timer = setTimeout(() => {
     console.error(`# the run took longer than --timeout ${options.timeoutMinutes} min: stopping`)
     killAll()
