@@ -49,6 +49,8 @@ function timingLine(scenario: string, op: string, trialsMs: readonly number[], e
 }
 
 const RECOVERY_TRIALS = 3
+/** How long a newcomer may take to catch up before the catchup scenario gives up. */
+const CATCHUP_BOUND_MS = 10 * 60_000
 
 /** Process start to the first linearizable read served, on the cached N-key data set. */
 export async function recovery(options: SuiteOptions): Promise<BenchLine[]> {
@@ -139,7 +141,11 @@ export async function catchup(options: SuiteOptions): Promise<BenchLine[]> {
     const target = (await leader.status()).commitIndex
     const started = performance.now()
     await leader.call('addLearner', { id: 4, address: `tcp://127.0.0.1:${port}` })
-    await waitFor('the new member to catch up', async () => ((await joiner.status()).appliedIndex >= target ? true : undefined), 30 * 60_000, 20)
+    // Bounded: a catch-up that cannot finish fails the scenario (with where the newcomer stands).
+    await waitFor('the new member to catch up', async () => ((await joiner.status()).appliedIndex >= target ? true : undefined), CATCHUP_BOUND_MS, 20).catch(async (err: Error) => {
+      const s = await joiner.status().catch(() => undefined)
+      throw new Error(`${err.message} (newcomer: ${JSON.stringify(s)}, target index ${target}, newcomer RSS ${round3(rssBytes(joiner.pid) / MB)} MiB)`)
+    })
     const ms = performance.now() - started
     const count = await joiner.call<number>('count', { prefix: 'fill-' })
     // Its log starts past index 1 only if it began from a snapshot.
