@@ -7,7 +7,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
 }
 
 /** The scenarios of the suite side by side with etcd (bench/suite.ts), by name. */
-const SUITE = ['suite', 'embedded', 'http', 'etcd', 'inprocess', 'recovery', 'catchup', 'failover', 'memory', 'profile']
+const SUITE = ['suite', 'kv', 'embedded', 'http', 'etcd', 'inprocess', 'recovery', 'catchup', 'failover', 'memory', 'profile']
 
 const [name, ...args] = process.argv.slice(2)
 if (name !== undefined && SUITE.includes(name)) {

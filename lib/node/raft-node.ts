@@ -140,6 +140,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   #addresses: Record<number, string>
   /** Set once this node applied its own removal: requests fail with REMOVED. */
   #removed = false
+  /** Whether this node has been a member: a joining node is not "removed" before it is added. */
+  #wasMember = false
   #looping = false
   #closed = false
   #loopDone: Promise<void> = Promise.resolve()
@@ -172,7 +174,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.#clock = o.clock ?? realTimeClock
     this.metrics = o.metrics ?? new Metrics()
     this.#m = this.#registerMetrics()
-    this.#removed = confState.voters.length > 0 && !isMember(confState, o.id) && !o.join
+    this.#wasMember = isMember(confState, o.id)
+    this.#removed = confState.voters.length > 0 && !this.#wasMember && !o.join
   }
 
   #registerMetrics(): NodeMetrics {
@@ -316,6 +319,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       while (!this.#closed && this.#raw.hasReady()) {
         const rd = this.#raw.ready()
         if (rd.softState) this.#onSoftState(rd.softState.leader, rd.softState.role)
+        // A leader sends while its own write is under way (Raft thesis §10.2.1): its appends
+        // need not wait for its disk, since it counts its own entries toward a quorum only once
+        // they are durable. Not when its term or vote changed: those must be durable first.
+        const stored = this.#store.hardState
+        const early =
+          this.#role === 'leader' && !rd.snapshot && (rd.hardState === undefined || (rd.hardState.term === stored.term && rd.hardState.vote === stored.vote))
+        if (early) this.#send(rd.messages)
         // 1. Persist, synced, before anything that depends on it leaves.
         if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
           const done = this.#m.saveSeconds.startTimer()
@@ -323,7 +333,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
           done()
         }
         // 2. Send, one batch per peer.
-        this.#send(rd.messages)
+        if (!early) this.#send(rd.messages)
         // 3. Apply.
         if (rd.snapshot) {
           if (isStateInDatabase(rd.snapshot.data)) throw new Error('received a snapshot without its data')
@@ -451,10 +461,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   #checkRemoved(): void {
     const member = isMember(this.#confState, this.id)
     if (member) {
+      this.#wasMember = true
       this.#removed = false
       return
     }
-    if (this.#confState.voters.length === 0 || this.#removed) return
+    // A joining node replays (or restores) configurations from before it was added.
+    if (!this.#wasMember || this.#removed) return
     this.#removed = true
     this.#logger.info(`${this.id} was removed from the cluster`)
     this.#failAll(new RemovedError(this.id))
