@@ -329,7 +329,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         // 1. Persist, synced, before anything that depends on it leaves.
         if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
           const done = this.#m.saveSeconds.startTimer()
-          await this.#store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot })
+          // Only new entries, a new term or a new vote need the fsync (`mustSync`); a hard state whose
+          // commit index alone moved is written and made durable by the next synced write.
+          await this.#store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: rd.mustSync || rd.snapshot !== undefined })
           done()
         }
         // 2. Send, one batch per peer.

@@ -84,6 +84,12 @@ export interface SaveRequest {
    * state machine's effects and its applied index).
    */
   readonly extraOps?: readonly ExtraOperation[]
+  /**
+   * `false` when nothing in the request needs an fsync before the promise resolves: a hard state
+   * whose commit index alone moved (Raft's `mustSync` is false). It is still written, in order, and
+   * made durable by the next synced write. Default `true`. A group of saves is synced if one needs it.
+   */
+  readonly sync?: boolean
 }
 
 /** What opening found and repaired. */
@@ -492,9 +498,9 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
   }
 
   /** Writes `ops` durably; a failure leaves the database in an unknown state, so it is final. */
-  async #commit(ops: ExtraOperation[]): Promise<void> {
+  async #commit(ops: ExtraOperation[], sync = true): Promise<void> {
     try {
-      await this.db.batch(ops, syncOptions(this.#options.sync))
+      await this.db.batch(ops, syncOptions(this.#options.sync && sync))
     } catch (err) {
       this.#failure = new MetastoreError(
         'STORAGE_UNAVAILABLE',
@@ -529,7 +535,7 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
     ops.push(...staged.extraOps)
 
     if (truncating) this.#reader.invalidate()
-    await this.#commit(ops)
+    await this.#commit(ops, accepted.some((job) => job.request.sync !== false))
     if (truncating) {
       this.#reader.invalidate()
       this.#dropFrom(staged.start)
