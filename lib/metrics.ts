@@ -25,8 +25,15 @@ function labelText(labels: Labels | undefined, extra?: string): string {
   return parts.length === 0 ? '' : `{${parts.join(',')}}`
 }
 
+/** The identity of a label set, cheap to compute on every update (escaping waits for render). */
 function keyOf(labels: Labels | undefined): string {
-  return labels ? labelText(labels) : ''
+  if (!labels) return ''
+  const keys = Object.keys(labels)
+  if (keys.length === 1) return `${keys[0]}\u0000${labels[keys[0]]}`
+  return keys
+    .sort()
+    .map((k) => `${k}\u0000${labels[k]}`)
+    .join('\u0001')
 }
 
 function num(v: number): string {

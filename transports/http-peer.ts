@@ -6,6 +6,7 @@ import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
 import { newNonce, proof, verifyProof, type Hello } from './auth.js'
 import type { QuietLog, TransportCounters } from './http-metrics.js'
 import {
+  drained,
   SESSION_HEADER,
   packControl,
   parseHandshakeReply,
@@ -374,18 +375,6 @@ export class HttpPeer {
   #kick(): void {
     if (!this.#closed && !this.#flushImmediate) this.#flushImmediate = setImmediate(() => this.#flush())
   }
-}
-
-function drained(req: http.ClientRequest): Promise<void> {
-  return new Promise((resolve) => {
-    const end = (): void => {
-      req.off('drain', end)
-      req.off('close', end)
-      resolve()
-    }
-    req.on('drain', end)
-    req.on('close', end)
-  })
 }
 
 function describe(reply: Reply): string {

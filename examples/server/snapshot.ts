@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { MetastoreNode, TxnRequestOp } from '../../lib/node/create-node.js'
+import { drained } from '../../transports/http-protocol.js'
 import type { RequestContext } from './context.js'
 import { Query } from './http-api.js'
 import type { Log } from './log.js'
@@ -57,17 +58,7 @@ export async function serveSnapshot(ctx: RequestContext): Promise<void> {
   const write = async (record: unknown): Promise<void> => {
     const line = JSON.stringify(record) + '\n'
     hash.update(line)
-    if (!res.write(line) && !res.destroyed) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          res.off('drain', done)
-          res.off('close', done)
-          resolve()
-        }
-        res.on('drain', done)
-        res.on('close', done)
-      })
-    }
+    if (!res.write(line) && !res.destroyed) await drained(res)
     if (res.destroyed) throw new Error('the client went away')
   }
   try {

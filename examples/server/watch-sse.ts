@@ -13,6 +13,7 @@
  * comment goes out every `keepaliveMs` so that proxies and clients see the stream alive.
  */
 import { ClosedError } from '../../lib/errors.js'
+import { drained } from '../../transports/http-protocol.js'
 import type { RequestContext } from './context.js'
 import { intValue, Query, toHttpError } from './http-api.js'
 import { rangeOf } from './routes-kv.js'
@@ -57,15 +58,7 @@ export async function serveWatch(ctx: RequestContext, keepaliveMs: number): Prom
       if (next.done) throw new ClosedError('the node is closing; resume the watch on another member')
       const batch = next.value
       const ok = res.write(`id: ${batch.revision}\nevent: events\ndata: ${JSON.stringify(batch)}\n\n`)
-      if (!ok && open) await new Promise<void>((resolve) => {
-        const done = (): void => {
-          res.off('drain', done)
-          res.off('close', done)
-          resolve()
-        }
-        res.on('drain', done)
-        res.on('close', done)
-      })
+      if (!ok && open) await drained(res)
     }
   } catch (err) {
     if (open) {

@@ -19,6 +19,8 @@ import type { ApplyResult, CommandResult, RevisionEvents } from './results.js'
 import type { BatchState } from './write-txn.js'
 import type { ExtraOperation } from '../storage/level-database.js'
 
+const utf8 = new TextEncoder()
+
 /** One committed log entry, as the driver hands it over. */
 export interface CommittedEntry {
   readonly index: number
@@ -72,7 +74,7 @@ function recordApplied(last: DedupRecord | undefined, seq: number, result: Comma
 
 async function applyEnvelope(batch: BatchState, envelope: Envelope): Promise<{ result: CommandResult; duplicate: boolean }> {
   const { clientId, seq, cmd } = envelope
-  const dedupKey = new TextEncoder().encode(clientId)
+  const dedupKey = utf8.encode(clientId)
   let last: DedupRecord | undefined
   if (clientId !== '') {
     const bytes = await batch.overlay.get('dedup', dedupKey)
@@ -122,7 +124,7 @@ async function prefetch(overlay: Overlay, envelopes: ReadonlyArray<Envelope | st
   const clients: Uint8Array[] = []
   for (const envelope of envelopes) {
     if (envelope === undefined || typeof envelope === 'string') continue
-    if (envelope.clientId !== '') clients.push(new TextEncoder().encode(envelope.clientId))
+    if (envelope.clientId !== '') clients.push(utf8.encode(envelope.clientId))
     const { cmd } = envelope
     if (cmd.type === 'put') keys.push(cmd.key)
     else if (cmd.type === 'txn') for (const op of [...cmd.success, ...cmd.failure]) if (op.type === 'put') keys.push(op.key)

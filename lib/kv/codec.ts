@@ -6,7 +6,8 @@
  * @module
  */
 import { Packr } from 'msgpackr'
-import { compareBytes, isBytes, plain, toLatin1 } from './bytes.js'
+import { isBytes, plain, toLatin1 } from './bytes.js'
+import { inRange } from './key-range.js'
 import type {
   Command,
   Compare,
@@ -191,14 +192,7 @@ function checkIntervals(ops: readonly TxnOp[], path: string): void {
     if (op.type !== 'put') continue
     const id = toLatin1(op.key)
     if (puts.has(id)) fail(path, 'puts the same key twice (duplicate key given in txn request)')
-    for (const del of deletes) {
-      const end = del.rangeEnd
-      const hit =
-        end === undefined || end.length === 0
-          ? compareBytes(op.key, del.key) === 0
-          : compareBytes(op.key, del.key) >= 0 && ((end.length === 1 && end[0] === 0) || compareBytes(op.key, end) < 0)
-      if (hit) fail(path, 'puts a key it also deletes (duplicate key given in txn request)')
-    }
+    if (deletes.some((del) => inRange(op.key, del.key, del.rangeEnd))) fail(path, 'puts a key it also deletes (duplicate key given in txn request)')
     puts.add(id)
   }
 }
@@ -207,11 +201,9 @@ function validateCommand(value: unknown, path: string): Command {
   const o = object(value, path)
   switch (o.type) {
     case 'put':
-      return validatePut(o, path)
     case 'deleteRange':
-      return validateDeleteRange(o, path)
     case 'range':
-      return validateRange(o, path)
+      return validateTxnOp(o, path)
     case 'txn': {
       const compare = array(o.compare ?? [], `${path}.compare`).map((c, i) => validateCompare(c, `${path}.compare[${i}]`))
       const success = array(o.success ?? [], `${path}.success`).map((op, i) => validateTxnOp(op, `${path}.success[${i}]`))
