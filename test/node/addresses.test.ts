@@ -95,5 +95,7 @@ t.test('member addresses are replicated, reach the transport, survive snapshots 
   for (const id of [1, 2, 3]) await until(`node ${id} to forget node 4`, () => !recorders.get(id)!.has(4))
   t.pass('every member told its transport that node 4 left')
   await until('node 4 to apply its removal', () => four.status().removed)
+  t.ok(four.status().removed, 'node 4 knows it was removed')
   await t.rejects(four.kv.put('x', 1), { code: 'REMOVED' }, 'the removed node refuses writes at once')
+  await t.rejects(four.kv.get('k1'), { code: 'REMOVED' }, 'and linearizable reads')
 })

@@ -67,14 +67,10 @@ t.test('a learner joins, is promoted, and a voter is removed while clients write
   await more(100)
   const removed = await nodes.get(4)!.remove(3)
   t.same(removed.map((m) => m.id), [1, 2, 4], 'voter 3 removed')
-  // The removed member fails requests at once with REMOVED (once it has applied its removal).
-  const three = nodes.get(3)!
-  const until = Date.now() + 10_000
-  while (!three.status().removed && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
-  t.ok(three.status().removed, 'node 3 knows it was removed')
-  await t.rejects(three.kv.put('after-removal', 1), { code: 'REMOVED' }, 'a write to a removed node fails fast')
-  await t.rejects(three.kv.get('k'), { code: 'REMOVED' }, 'so does a linearizable read')
-  await three.close()
+  // A removed member is shut down, as an operator would. (Whether it learns of its removal is
+  // not guaranteed under load: the leader stops sending to it once it applies the change, and a
+  // member that lagged never sees it committed. test/node/addresses.test.ts checks REMOVED.)
+  await nodes.get(3)!.close()
   await more(100)
   writing = false
   await Promise.all(writers)
