@@ -23,6 +23,7 @@ import { reply } from './http-protocol.js'
 import { HttpPeer, type HttpTlsOptions } from './http-peer.js'
 import { SessionTable } from './http-sessions.js'
 import { listenWithRetry } from './tcp-listen.js'
+import { probeAddress, type ProbeResult } from './probe.js'
 
 export type { HttpTlsOptions } from './http-peer.js'
 
@@ -282,6 +283,15 @@ export class HttpTransport implements Transport {
     this.#addresses.set(id, url)
     this.#peers.get(id)?.close()
     this.#peers.delete(id)
+  }
+
+  /** Whether the peer still listens: `down` only if its host and port refused a TCP connection. */
+  async probe(peer: NodeId): Promise<ProbeResult> {
+    const url = this.#addresses.get(peer)
+    if (url === undefined || this.#closed) return 'unknown'
+    const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port)
+    // NB: URL keeps the brackets of an IPv6 literal; net.connect wants the bare address.
+    return probeAddress(url.hostname.replace(/^\[|\]$/g, ''), port, 1000)
   }
 
   /** Forgets a peer: its queue and sockets go, and its sessions are no longer accepted. */

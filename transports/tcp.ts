@@ -17,6 +17,7 @@ import type { TcpAddress } from './tcp-dial.js'
 import { InboundConnection, type InboundHost } from './tcp-inbound.js'
 import { listenWithRetry } from './tcp-listen.js'
 import { PeerLink, type PeerHost } from './tcp-peer.js'
+import { probeAddress, type ProbeResult } from './probe.js'
 import type { Transport, TransportHandler } from './transport.js'
 
 export type { TcpAddress } from './tcp-dial.js'
@@ -260,6 +261,13 @@ export class TcpTransport implements Transport {
     const a = parseAddress(address)
     this.#addresses.set(id, a)
     this.#peers.get(id)?.setAddress(a)
+  }
+
+  /** Whether the peer still listens: `down` only if its address refused a TCP connection. */
+  async probe(peer: NodeId): Promise<ProbeResult> {
+    const a = this.#addresses.get(peer)
+    if (a === undefined || this.#closed) return 'unknown'
+    return probeAddress(a.host, a.port, Math.min(1000, this.#limits.dialTimeoutMs))
   }
 
   /** Forgets a peer: its links close, and it is refused from now on. */

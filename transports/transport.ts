@@ -1,4 +1,7 @@
 import type { Message, NodeId } from '../lib/raft/types.js'
+import type { ProbeResult } from './probe.js'
+
+export type { ProbeResult } from './probe.js'
 
 /** What a transport delivers to its node. */
 export interface TransportHandler {
@@ -21,6 +24,12 @@ export interface Transport {
   /** Learns (or updates) where a peer is. Addresses mean what the transport says they mean. */
   addPeer(id: NodeId, address: string): void
   removePeer(id: NodeId): void
+  /**
+   * Optional: whether the peer's process is still there. `down` must mean strong evidence that
+   * it is gone (its listening socket refused a connection), never a mere timeout: a follower
+   * that finds its silent leader `down` stops honouring its lease and elects a new one at once.
+   */
+  probe?(peer: NodeId): Promise<ProbeResult>
   /** Stops: no delivery after the promise resolves, and no handle is left open. */
   close(): Promise<void>
 }

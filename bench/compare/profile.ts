@@ -1,5 +1,5 @@
 /**
- * `profile`: the embedded put at concurrency 128, the load running in the leader, whose CPU is
+ * `profile`: the embedded put at concurrency 128 (or the one `--ops` and `--concurrency` given), the load running in the leader, whose CPU is
  * profiled during the measured window only (the inspector's sampling profiler, which is what
  * `node --cpu-prof` uses); prints the top frames and files by self time. The `.cpuprofile` stays
  * where it is printed, for a closer look in Chrome DevTools.
@@ -52,15 +52,18 @@ export async function profile(options: SuiteOptions): Promise<BenchLine[]> {
   rmSync(dir, { recursive: true, force: true })
   rmSync(profDir, { recursive: true, force: true })
   mkdirSync(profDir, { recursive: true })
-  const file = join(profDir, 'embedded-put-128-leader.cpuprofile')
+  // The first op and concurrency given (`--ops`, `--concurrency`), else put at 128.
+  const op = options.ops.length === 1 ? options.ops[0] : 'put'
+  const concurrency = options.concurrency.length === 1 ? options.concurrency[0] : 128
+  const file = join(profDir, `embedded-${op}-${concurrency}-leader.cpuprofile`)
   const cluster = await NodeCluster.start(dir)
   let line: BenchLine
   try {
     const leader = await cluster.leader()
     await leader.call('prime')
-    const spec = { op: 'put' as const, concurrency: 128, seconds: options.seconds, warmupSeconds: options.warmupSeconds, profileFile: file }
+    const spec = { op, concurrency, seconds: options.seconds, warmupSeconds: options.warmupSeconds, profileFile: file }
     const { figures, cpu } = await loadVia(leader, spec, cluster.pids)
-    line = lineOf({ system: 'metastore', scenario: 'profile', op: 'put', concurrency: 128, target: 'leader' }, figures, cpu)
+    line = lineOf({ system: 'metastore', scenario: 'profile', op, concurrency, target: 'leader' }, figures, cpu)
     emit(line)
   } finally {
     await cluster.stop()

@@ -18,6 +18,7 @@ import type { DedupRecord, MetaState } from './records.js'
 import type { ApplyResult, CommandResult, RevisionEvents } from './results.js'
 import type { BatchState } from './write-txn.js'
 import type { ExtraOperation } from '../storage/level-database.js'
+import type { CachedSublevel } from './record-cache.js'
 
 const utf8 = new TextEncoder()
 
@@ -45,6 +46,8 @@ export interface PreparedBatch {
   readonly meta: MetaState
   /** The generation the operations write to. */
   readonly generation: Generation
+  /** The `key` and `dedup` records the operations write (`undefined`: deleted), for the store's record cache. */
+  readonly records: ReadonlyArray<readonly [CachedSublevel, Uint8Array, Uint8Array | undefined]>
 }
 
 /**
@@ -168,7 +171,10 @@ export async function prepareBatch(
     batch.meta = { ...batch.meta, appliedIndex: entry.index }
   }
   batch.overlay.put('meta', STATE_KEY, encodeMeta(batch.meta))
+  const records: Array<readonly [CachedSublevel, Uint8Array, Uint8Array | undefined]> = []
+  for (const sublevel of ['key', 'dedup'] as const) for (const w of batch.overlay.writesOf(sublevel)) records.push([sublevel, w.key, w.value])
   return {
+    records,
     ops: batch.overlay.operations(generation),
     results,
     events: batch.events,

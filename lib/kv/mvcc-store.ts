@@ -22,6 +22,8 @@ import { generationLayout, HEAD_KEY, leaseIdKey, leaseKeyBounds, parseRevKey, re
 import type { Generation, Root } from './layout.js'
 import { Mutex } from './mutex.js'
 import { DiskSource } from './read-source.js'
+import { CachedSource, PointSource, RecordCache } from './record-cache.js'
+import { resolveRange } from './key-range.js'
 import type { ReadSource } from './read-source.js'
 import { keyValueAt, readRange } from './read-range.js'
 import { decodeHead, decodeLease, decodeMeta, decodeRevision, encodeHead, encodeMeta, FORMAT, INITIAL_META } from './records.js'
@@ -34,6 +36,11 @@ import type { SnapshotHeader } from './snapshot-stream.js'
 export interface MvccStoreOptions {
   /** The sublevel of the database the store lives in. Default `'kv'`. */
   readonly prefix?: string
+  /**
+   * Bytes of current records (and clients' dedup records) kept in memory for point reads and
+   * for the read-modify-write of puts. Default 32 MiB; 0 turns the cache off.
+   */
+  readonly cacheBytes?: number
 }
 
 /** Options of a write of a batch. */
@@ -121,12 +128,20 @@ export class MvccStore {
   #cursor: CompactionCursor = FRESH_CURSOR
   #compactionError: unknown
   #closed = false
+  readonly #cache: RecordCache
+  /**
+   * Odd while the database may hold writes that the cache and `#meta` do not show yet (from
+   * {@link prepare} to the end of the write); a read that fills the cache checks it is even and
+   * unchanged across its own database read.
+   */
+  #epoch = 0
 
-  private constructor(root: Root, head: HeadRecord, meta: MetaState) {
+  private constructor(root: Root, head: HeadRecord, meta: MetaState, cacheBytes: number | undefined) {
     this.#root = root
     this.#head = head
     this.#generation = generationLayout(root, head.current)
     this.#meta = meta
+    this.#cache = new RecordCache(cacheBytes)
   }
 
   /**
@@ -155,7 +170,7 @@ export class MvccStore {
         syncOptions(true),
       )
     }
-    return new MvccStore(root, head, meta)
+    return new MvccStore(root, head, meta, options.cacheBytes)
   }
 
   /** The last log index applied (and written). */
@@ -213,12 +228,15 @@ export class MvccStore {
   async prepare(entries: readonly CommittedEntry[]): Promise<PreparedBatch> {
     this.#assertOpen()
     const release = await this.#writer.lock()
+    this.#epoch++
     try {
       this.#assertOpen()
-      const prepared = await prepareBatch(new DiskSource(this.#generation), this.#generation, this.#meta, entries)
+      // Under the write lock the database holds exactly the state the cache shows.
+      const prepared = await prepareBatch(new CachedSource(new DiskSource(this.#generation), this.#cache), this.#generation, this.#meta, entries)
       this.#pending = { prepared, release }
       return prepared
     } catch (error) {
+      this.#epoch++
       release()
       throw error
     }
@@ -227,10 +245,15 @@ export class MvccStore {
   /** Writes a prepared batch (with `extraOps`, atomically) and makes it the store's state. */
   async commit(prepared: PreparedBatch, options: CommitOptions = {}): Promise<void> {
     const pending = this.#takePending(prepared)
+    let written = false
     try {
       await rootDatabase(prepared.generation.all).batch([...prepared.ops, ...(options.extraOps ?? [])], syncOptions(options.sync === true))
-      this.#meta = prepared.meta
+      written = true
+      this.#written(prepared)
     } finally {
+      // A failed write may have left anything behind: forget what the cache holds.
+      if (!written) this.#cache.clear()
+      this.#epoch++
       pending.release()
     }
   }
@@ -238,13 +261,21 @@ export class MvccStore {
   /** Tells the store the caller wrote `prepared.ops` itself (to the root database), in a batch of its own that succeeded. */
   committed(prepared: PreparedBatch): void {
     const pending = this.#takePending(prepared)
-    this.#meta = prepared.meta
+    this.#written(prepared)
+    this.#epoch++
     pending.release()
   }
 
   /** Drops a prepared batch that will not be written. */
   discard(prepared: PreparedBatch): void {
     this.#takePending(prepared).release()
+    this.#epoch++
+  }
+
+  /** The batch is on disk: its records and counters become the store's, in one turn. */
+  #written(prepared: PreparedBatch): void {
+    for (const [sublevel, key, value] of prepared.records) this.#cache.set(sublevel, key, value ?? null)
+    this.#meta = prepared.meta
   }
 
   /**
@@ -280,7 +311,28 @@ export class MvccStore {
    */
   async range(request: Omit<RangeCommand, 'type'> & { type?: 'range' }): Promise<RangeResult> {
     const checked = validateRange(request)
+    const point = await this.#cachedPoint(checked)
+    if (point !== undefined) return readRange(new PointSource(checked.key, point.value), checked, point.meta)
     return this.#read((source, meta) => readRange(source, checked, meta))
+  }
+
+  /**
+   * A single key at the current revision from the record cache, filling it on a miss when no
+   * batch is being written meanwhile; `undefined` when the read must take the general path.
+   */
+  async #cachedPoint(request: RangeCommand): Promise<{ value: Uint8Array | undefined; meta: MetaState } | undefined> {
+    this.#assertOpen()
+    if (!resolveRange(request.key, request.rangeEnd).single) return undefined
+    const revision = request.revision ?? 0
+    if (revision !== 0 && revision !== this.#meta.revision) return undefined
+    const hit = this.#cache.get('key', request.key)
+    if (hit !== undefined) return { value: hit ?? undefined, meta: this.#meta }
+    const epoch = this.#epoch
+    if (epoch % 2 === 1) return undefined
+    const value = await this.#generation.key.get(request.key)
+    if (this.#epoch !== epoch || this.#closed) return undefined
+    this.#cache.set('key', request.key, value ?? null)
+    return { value, meta: this.#meta }
   }
 
   /** The key at `revision` (default current), or undefined. */
@@ -380,6 +432,7 @@ export class MvccStore {
   async restore(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: { sync?: boolean } = {}): Promise<SnapshotHeader> {
     this.#assertOpen()
     const release = await this.#writer.lock()
+    this.#epoch++
     const old = this.#head
     const targetId = Math.max(old.current, ...old.pending) + 1
     const target = generationLayout(this.#root, targetId)
@@ -413,6 +466,7 @@ export class MvccStore {
       const next: HeadRecord = { current: targetId, pending: [...old.pending, old.current] }
       await this.#writeHead(next, options.sync !== false)
       switched = true
+      this.#cache.clear()
       this.#head = next
       this.#generation = target
       this.#meta = meta
@@ -430,6 +484,7 @@ export class MvccStore {
       }
       throw error
     } finally {
+      this.#epoch++
       release()
     }
   }

@@ -116,6 +116,11 @@ export class Overlay implements ReadSource {
     for await (const [key] of this.entries(sublevel, range)) yield key
   }
 
+  /** The pending writes of one sublevel (`value` undefined: a delete), in no particular order. */
+  writesOf(sublevel: SublevelName): IterableIterator<{ key: Uint8Array; value: Uint8Array | undefined }> {
+    return this.#pending[sublevel].writes()
+  }
+
   /**
    * The pending writes as batch operations for the ROOT database (`sublevel.db`): keys carry
    * their sublevel's whole prefix already. NB: abstract-level prefixes a sublevel operation once

@@ -93,6 +93,8 @@ interface NodeMetrics {
   readonly applySeconds: Histogram
   readonly snapshotBytes: Histogram
   readonly readRounds: Counter
+  readonly leaderProbes: Counter
+  readonly leaderGoneCampaigns: Counter
 }
 
 interface ReadRound {
@@ -110,6 +112,8 @@ const decoder = new TextDecoder()
  * when a follower needs it (see #sendSnapshot), at the applied index of that moment.
  */
 const STATE_IN_DATABASE = encoder.encode('metastore:state-in-database')
+/** Heartbeat intervals a follower's leader may be silent before the follower probes it. */
+const PROBE_AFTER_HEARTBEATS = 3
 
 function isStateInDatabase(data: Uint8Array): boolean {
   if (data.length !== STATE_IN_DATABASE.length) return false
@@ -137,6 +141,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   readonly metrics: Metrics
   readonly #m: NodeMetrics
   #stopTicker: (() => void) | undefined
+  /** A leader probe is under way (see #probeSilentLeader). */
+  #probing = false
+  #cancelCampaign: (() => void) | undefined
   #addresses: Record<number, string>
   /** Set once this node applied its own removal: requests fail with REMOVED. */
   #removed = false
@@ -195,6 +202,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       applySeconds: m.histogram('metastore_apply_duration_seconds', 'Time to apply a batch of committed entries.'),
       snapshotBytes: m.histogram('metastore_snapshot_size_bytes', 'Size of snapshots taken or installed.', SIZE_BUCKETS),
       readRounds: m.counter('metastore_read_index_rounds_total', 'ReadIndex rounds (each serves a batch of linearizable reads).'),
+      leaderProbes: m.counter('metastore_leader_probes_total', 'Probes of a silent leader\'s address, by result (down: it refused connections).'),
+      leaderGoneCampaigns: m.counter('metastore_leader_gone_campaigns_total', 'Elections started early because the leader\'s address refused connections.'),
     }
   }
 
@@ -230,8 +239,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const cs = confState ?? snap.metadata.confState
     // The core reads the membership at the applied index from its storage; it is the state
     // machine's (written with its effects), not the log store's.
+    // Everything the state machine applied was committed: the stored commit index may lag it
+    // (commit-only hard states are not written by themselves, see #loop).
+    const recovered = store.hardState
+    const committed = Math.min(Math.max(recovered.commit, appliedIndex), store.lastIndex())
     const storage: RaftStorage = {
-      initialState: () => ({ hardState: store.hardState, confState: cs }),
+      initialState: () => ({ hardState: { ...recovered, commit: committed }, confState: cs }),
       entries: (lo, hi, max) => store.entries(lo, hi, max),
       term: (i) => store.term(i),
       firstIndex: () => store.firstIndex(),
@@ -303,7 +316,51 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (this.#closed) return
     this.#raw.tick()
     this.#retryStale()
+    this.#probeSilentLeader()
     this.#wake()
+  }
+
+  /**
+   * Fast failover: a follower whose leader has been silent for a few heartbeats asks the
+   * transport whether the leader's process is still there. If its address refuses connections,
+   * the follower forgets it (granting pre-votes at once) and campaigns after a delay staggered by
+   * its rank among the other voters, so that the survivors elect a new leader in a fraction of the
+   * election timeout, without two of them splitting the vote. A timeout proves nothing (a
+   * partition, a paused process): then the usual election timeout applies.
+   */
+  #probeSilentLeader(): void {
+    const transport = this.#transport
+    const r = this.#raw.raft
+    if (transport.probe === undefined || this.#probing || r.state !== 'follower' || r.lead === NONE) return
+    if (r.electionElapsed < PROBE_AFTER_HEARTBEATS * r.heartbeatTimeout) return
+    const leader = r.lead
+    const term = r.term
+    this.#probing = true
+    transport.probe(leader).then(
+      (found) => {
+        this.#probing = false
+        this.#m.leaderProbes.inc({ result: found })
+        if (found !== 'down' || this.#closed || r.lead !== leader || r.term !== term) return
+        if (!this.#raw.forgetLeader()) return
+        this.#wake()
+        const others = [...new Set([...this.#confState.voters, ...(this.#confState.votersOutgoing ?? [])])].filter((id) => id !== leader).sort((a, b) => a - b)
+        const rank = others.indexOf(this.id)
+        if (rank < 0) return
+        this.#cancelCampaign?.()
+        const delayMs = rank * 2 * this.#tickMs + r.rng.int(this.#tickMs)
+        this.#cancelCampaign = this.#clock.setTimer(delayMs, () => {
+          this.#cancelCampaign = undefined
+          if (this.#closed || r.state !== 'follower' || r.lead !== NONE || r.term !== term) return
+          this.#logger.info(`${this.id} campaigns: leader ${leader} is gone (its address refuses connections)`)
+          this.#m.leaderGoneCampaigns.inc()
+          this.#raw.campaign()
+          this.#wake()
+        })
+      },
+      () => {
+        this.#probing = false
+      },
+    )
   }
 
   #wake(): void {
@@ -326,11 +383,15 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         const early =
           this.#role === 'leader' && !rd.snapshot && (rd.hardState === undefined || (rd.hardState.term === stored.term && rd.hardState.vote === stored.vote))
         if (early) this.#send(rd.messages)
-        // 1. Persist, synced, before anything that depends on it leaves.
-        if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
+        // 1. Persist, synced, before anything that depends on it leaves. A hard state whose commit
+        // index alone moved is not written by itself: the commit index is only a hint for a
+        // restart (which takes the state machine's applied index as committed, see start()), and
+        // it goes to disk with the next entries, term or vote.
+        const commitOnly =
+          rd.entries.length === 0 && !rd.snapshot && rd.hardState !== undefined && rd.hardState.term === stored.term && rd.hardState.vote === stored.vote
+        if ((rd.hardState || rd.entries.length > 0 || rd.snapshot) && !commitOnly) {
           const done = this.#m.saveSeconds.startTimer()
-          // Only new entries, a new term or a new vote need the fsync (`mustSync`); a hard state whose
-          // commit index alone moved is written and made durable by the next synced write.
+          // Only new entries, a new term or a new vote need the fsync (`mustSync`).
           await this.#store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: rd.mustSync || rd.snapshot !== undefined })
           done()
         }
@@ -757,6 +818,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (this.#closed) return
     this.#closed = true
     this.#stopTicker?.()
+    this.#cancelCampaign?.()
     await this.#transport.close()
     await this.#loopDone.catch(() => {})
     this.#failAll(new ClosedError('the node was closed'))

@@ -426,6 +426,21 @@ export class Raft {
     this.logger.info(`${this.id} became follower at term ${this.term}`)
   }
 
+  /**
+   * Forgets this follower's leader, keeping its term: a leaderless follower grants pre-votes at
+   * once instead of honouring the leader's lease, so that when a quorum of followers has strong
+   * evidence that the leader is gone (its process refused their connections) they can elect a
+   * new one without waiting out the election timeout. Hearing from the leader again restores it.
+   * Not with lease-based reads, whose leases rely on followers ignoring votes. Returns whether a
+   * leader was forgotten.
+   */
+  forgetLeader(): boolean {
+    if (this.state !== 'follower' || this.lead === NONE || this.readOnly.option === 'lease-based') return false
+    this.logger.info(`${this.id} forgets leader ${this.lead} at term ${this.term}`)
+    this.lead = NONE
+    return true
+  }
+
   becomeCandidate(): void {
     if (this.state === 'leader') throw new Error('invalid transition [leader -> candidate]')
     this.stepFn = stepCandidate

@@ -130,6 +130,11 @@ export class RawNode {
     return this.raft.step(makeMessage({ type: MessageType.Hup, from: this.raft.id }))
   }
 
+  /** Forgets a follower's leader (see {@link Raft.forgetLeader}); the caller may then {@link campaign}. */
+  forgetLeader(): boolean {
+    return this.raft.forgetLeader()
+  }
+
   /** Proposes data to append to the log. The outcome is learned when it is applied (or not). */
   propose(data: Uint8Array): StepResult {
     return this.raft.step(

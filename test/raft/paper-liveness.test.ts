@@ -197,3 +197,41 @@ t.test('transfer: a second request for another target replaces the first', async
   net.stabilize()
   t.equal(net.leader(), 2, 'the transfer to 2 went through')
 })
+
+// A follower with strong evidence that its leader is gone (the driver's transport found the
+// leader's process refusing connections) forgets it, and then grants pre-votes at once.
+t.test('forget-leader: followers that forgot a dead leader elect a new one without waiting out their lease', async (t) => {
+  const net = new Network({ voters: [1, 2, 3], config: { preVote: true, checkQuorum: true } })
+  net.elect(1)
+  const term = net.raft(1).term
+  net.stop(1)
+  // Without forgetting, a pre-vote is refused by a follower inside the leader's lease.
+  net.campaign(2)
+  t.equal(net.raft(2).state, 'pre-candidate', 'node 3 still honours the lease: no election')
+  t.equal(net.raft(3).lead, 1)
+  t.equal(net.raft(2).term, term, 'no term was raised')
+  t.equal(net.raw(3).forgetLeader(), true, 'node 3 forgets leader 1')
+  t.equal(net.raft(3).lead, NONE)
+  t.equal(net.raft(3).term, term, 'forgetting keeps the term')
+  t.equal(net.raft(3).state, 'follower')
+  net.campaign(2)
+  t.equal(net.leader(), 2, 'node 2 wins at once: node 3 grants the pre-vote and the vote')
+  t.equal(net.raft(2).term, term + 1)
+})
+
+t.test('forget-leader: a follower that hears from its leader again follows it; nothing else forgets', async (t) => {
+  const net = new Network({ voters: [1, 2, 3], config: { preVote: true, checkQuorum: true } })
+  net.elect(1)
+  t.equal(net.raw(1).forgetLeader(), false, 'a leader has nothing to forget')
+  t.equal(net.raw(2).forgetLeader(), true)
+  t.equal(net.raw(2).forgetLeader(), false, 'twice: nothing left to forget')
+  net.tickAll(3)
+  net.propose(1, 'x')
+  net.stabilize()
+  t.equal(net.raft(2).lead, 1, 'the next append restores the leader')
+  t.equal(net.leader(), 1, 'and the leader was not disturbed')
+  const { r } = newRaft({ id: 2, hardState: { term: 3 }, config: { preVote: true, checkQuorum: true, readOnlyOption: 'lease-based' } })
+  r.becomeFollower(3, 1)
+  t.equal(r.forgetLeader(), false, 'lease-based reads: followers keep honouring the lease')
+  t.equal(r.lead, 1)
+})

@@ -1,0 +1,175 @@
+/**
+ * The current records of recently used keys (the `key` sublevel) and of clients (the `dedup`
+ * sublevel), as they are on disk after the last written batch: a bounded map in front of the
+ * database for point reads. A hit costs no round trip to the database's thread pool, which is
+ * what a point read and the read-modify-write of a put otherwise wait for.
+ *
+ * The store keeps it exact: entries are set from the database only while no batch can be written
+ * (under the store's write lock, or checked against its write epoch), and every written batch
+ * sets the records it wrote, in the same turn as the store's counters. `null` records a key known
+ * to be absent.
+ *
+ * @module
+ */
+import { bytesEqual, toLatin1 } from './bytes.js'
+import type { SublevelName } from './layout.js'
+import type { ReadSource, ScanRange } from './read-source.js'
+
+/** The sublevels the cache holds. */
+export type CachedSublevel = Extract<SublevelName, 'key' | 'dedup'>
+
+/** Bytes an entry is charged beyond its key and value (map slot, strings, object headers). */
+const ENTRY_OVERHEAD = 96
+
+/** Default bound of the cache, in bytes. */
+export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024
+
+/** A bounded map of current records; the least recently set or read entries go first. */
+export class RecordCache {
+  readonly #maxBytes: number
+  readonly #map = new Map<string, Uint8Array | null>()
+  #bytes = 0
+
+  constructor(maxBytes: number = DEFAULT_CACHE_BYTES) {
+    if (!(maxBytes >= 0)) throw new TypeError('cacheBytes must be a non-negative number')
+    this.#maxBytes = maxBytes
+  }
+
+  /** The record, `null` if known absent, `undefined` if not cached. */
+  get(sublevel: CachedSublevel, key: Uint8Array): Uint8Array | null | undefined {
+    const id = idOf(sublevel, key)
+    const value = this.#map.get(id)
+    if (value === undefined) return undefined
+    // Refresh its place: Map iterates in insertion order, so the first entries are the coldest.
+    this.#map.delete(id)
+    this.#map.set(id, value)
+    return value
+  }
+
+  set(sublevel: CachedSublevel, key: Uint8Array, value: Uint8Array | null): void {
+    if (this.#maxBytes === 0) return
+    const id = idOf(sublevel, key)
+    const old = this.#map.get(id)
+    if (old !== undefined) {
+      this.#bytes -= cost(id, old)
+      this.#map.delete(id)
+    }
+    this.#map.set(id, value)
+    this.#bytes += cost(id, value)
+    while (this.#bytes > this.#maxBytes) {
+      const coldest = this.#map.entries().next()
+      if (coldest.done === true) break
+      const [evicted, v] = coldest.value
+      this.#map.delete(evicted)
+      this.#bytes -= cost(evicted, v)
+    }
+  }
+
+  clear(): void {
+    this.#map.clear()
+    this.#bytes = 0
+  }
+
+  /** Entries held. */
+  get size(): number {
+    return this.#map.size
+  }
+
+  /** Bytes charged (an estimate of the memory held). */
+  get bytes(): number {
+    return this.#bytes
+  }
+}
+
+function idOf(sublevel: CachedSublevel, key: Uint8Array): string {
+  return sublevel === 'key' ? `k${toLatin1(key)}` : `d${toLatin1(key)}`
+}
+
+function cost(id: string, value: Uint8Array | null): number {
+  return id.length + (value?.byteLength ?? 0) + ENTRY_OVERHEAD
+}
+
+function cached(sublevel: SublevelName): sublevel is CachedSublevel {
+  return sublevel === 'key' || sublevel === 'dedup'
+}
+
+/**
+ * Reads through the cache: point reads of `key` and `dedup` records are served from it, and what
+ * the base returns for a miss is kept. Only for a base that no batch can change meanwhile (the
+ * committed state, read under the store's write lock).
+ */
+export class CachedSource implements ReadSource {
+  readonly #base: ReadSource
+  readonly #cache: RecordCache
+
+  constructor(base: ReadSource, cache: RecordCache) {
+    this.#base = base
+    this.#cache = cache
+  }
+
+  async get(sublevel: SublevelName, key: Uint8Array): Promise<Uint8Array | undefined> {
+    if (!cached(sublevel)) return this.#base.get(sublevel, key)
+    const hit = this.#cache.get(sublevel, key)
+    if (hit !== undefined) return hit ?? undefined
+    const value = await this.#base.get(sublevel, key)
+    this.#cache.set(sublevel, key, value ?? null)
+    return value
+  }
+
+  async getMany(sublevel: SublevelName, keys: Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    if (!cached(sublevel)) return this.#base.getMany(sublevel, keys)
+    const out: Array<Uint8Array | undefined> = new Array(keys.length)
+    const missing: number[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const hit = this.#cache.get(sublevel, keys[i])
+      if (hit === undefined) missing.push(i)
+      else out[i] = hit ?? undefined
+    }
+    if (missing.length === 0) return out
+    const found = await this.#base.getMany(
+      sublevel,
+      missing.map((i) => keys[i]),
+    )
+    missing.forEach((i, j) => {
+      out[i] = found[j]
+      this.#cache.set(sublevel, keys[i], found[j] ?? null)
+    })
+    return out
+  }
+
+  entries(sublevel: SublevelName, range: ScanRange): AsyncIterable<[Uint8Array, Uint8Array]> {
+    return this.#base.entries(sublevel, range)
+  }
+
+  keys(sublevel: SublevelName, range: ScanRange): AsyncIterable<Uint8Array> {
+    return this.#base.keys(sublevel, range)
+  }
+}
+
+/** A source holding one `key` record, for a point read served from the cache. */
+export class PointSource implements ReadSource {
+  readonly #key: Uint8Array
+  readonly #value: Uint8Array | undefined
+
+  constructor(key: Uint8Array, value: Uint8Array | undefined) {
+    this.#key = key
+    this.#value = value
+  }
+
+  async get(sublevel: SublevelName, key: Uint8Array): Promise<Uint8Array | undefined> {
+    if (sublevel !== 'key' || !bytesEqual(key, this.#key)) throw new Error('a point source holds one current record')
+    return this.#value
+  }
+
+  async getMany(): Promise<Array<Uint8Array | undefined>> {
+    throw new Error('a point source holds one current record')
+  }
+
+  entries(): AsyncIterable<[Uint8Array, Uint8Array]> {
+    throw new Error('a point source holds one current record')
+  }
+
+  keys(): AsyncIterable<Uint8Array> {
+    throw new Error('a point source holds one current record')
+  }
+}

@@ -1,0 +1,109 @@
+// The record cache in front of point reads and of the read-modify-write of puts: whatever it
+// serves must be what the database holds at the store's revision, through concurrent reads and
+// writes, deletes, leases, evictions, restores and failed writes.
+import t from 'tap'
+import { MemoryLevel } from 'memory-level'
+import { encodeEnvelope } from '../../lib/kv/codec.js'
+import { MvccStore } from '../../lib/kv/mvcc-store.js'
+import { RecordCache } from '../../lib/kv/record-cache.js'
+import { Harness, text, utf8 } from './helpers.js'
+
+t.test('RecordCache: bounded by bytes, coldest first, null for absent keys', async (t) => {
+  const cache = new RecordCache(1000)
+  for (let i = 0; i < 100; i++) cache.set('key', utf8(`k${i}`), new Uint8Array(100))
+  t.ok(cache.bytes <= 1000, `within its bound (${cache.bytes} bytes)`)
+  t.ok(cache.size > 0 && cache.size < 100, `kept the newest (${cache.size} entries)`)
+  t.equal(cache.get('key', utf8('k0')), undefined, 'the oldest went')
+  t.same(cache.get('key', utf8('k99')), new Uint8Array(100), 'the newest stayed')
+  cache.set('key', utf8('gone'), null)
+  t.equal(cache.get('key', utf8('gone')), null, 'absent is remembered as null')
+  t.equal(cache.get('dedup', utf8('gone')), undefined, 'sublevels are apart')
+  const off = new RecordCache(0)
+  off.set('key', utf8('k'), utf8('v'))
+  t.equal(off.get('key', utf8('k')), undefined, 'a zero bound keeps nothing')
+  t.throws(() => new RecordCache(-1), TypeError)
+})
+
+for (const cacheBytes of [undefined, 0, 2000]) {
+  t.test(`reads match a model through puts, deletes and leases (cacheBytes ${cacheBytes ?? 'default'})`, async (t) => {
+    const db = new MemoryLevel()
+    const h = new Harness(await MvccStore.open(db, { cacheBytes }), db)
+    const model = new Map<string, string>()
+    await h.run({ type: 'leaseGrant', id: 7, ttlSeconds: 60 })
+    for (let i = 0; i < 300; i++) {
+      const key = `k${i % 37}`
+      if (i % 11 === 0) {
+        await h.del(key)
+        model.delete(key)
+      } else {
+        await h.put(key, `v${i}`, i % 7 === 0 ? { lease: 7 } : {})
+        model.set(key, `v${i}`)
+      }
+      if (i % 5 === 0) {
+        for (let k = 0; k < 37; k++) t.equal((await h.get(`k${k}`))?.value, model.get(`k${k}`), `k${k} after op ${i}`)
+      }
+    }
+    // Revoking the lease deletes its keys: the cache must not keep them.
+    const { kvs } = await h.store.range({ key: utf8('k'), rangeEnd: utf8('l') })
+    const leased = kvs.filter((kv) => kv.lease === 7).map((kv) => text(kv.key))
+    await h.run({ type: 'leaseRevoke', id: 7 })
+    for (const key of leased) t.equal(await h.get(key), undefined, `${key} went with its lease`)
+  })
+}
+
+t.test('concurrent point reads during writes never show a record newer than their revision, nor an old one after', async (t) => {
+  const db = new MemoryLevel()
+  const h = new Harness(await MvccStore.open(db), db)
+  await h.put('hot', 'v0')
+  let checked = 0
+  let lastSeen = 0
+  const reader = async (): Promise<void> => {
+    for (let i = 0; i < 400; i++) {
+      const before = h.store.revision
+      const result = await h.store.range({ key: utf8('hot') })
+      const kv = result.kvs[0]
+      t.ok(kv.modRevision <= result.revision, 'the record is not newer than the revision read at')
+      t.ok(result.revision >= before, 'the revision read at is not older than the store was before the read')
+      if (kv.modRevision < lastSeen) t.fail('a read went back in time')
+      lastSeen = Math.max(lastSeen, kv.modRevision)
+      checked++
+    }
+  }
+  const writer = async (): Promise<void> => {
+    for (let i = 1; i <= 200; i++) await h.put('hot', `v${i}`)
+  }
+  await Promise.all([reader(), reader(), writer()])
+  t.ok(checked === 800, 'every read was checked')
+  t.equal((await h.get('hot'))?.value, 'v200')
+})
+
+t.test('a restore replaces what the cache held', async (t) => {
+  const source = await Harness.memory()
+  await source.put('a', 'from-snapshot')
+  const chunks: Uint8Array[] = []
+  for await (const c of source.store.snapshotChunks()) chunks.push(c)
+  const target = await Harness.memory()
+  await target.put('a', 'old')
+  await target.put('b', 'old')
+  t.equal((await target.get('a'))?.value, 'old')
+  t.equal((await target.get('b'))?.value, 'old', 'both cached')
+  await target.store.restore(chunks)
+  t.equal((await target.get('a'))?.value, 'from-snapshot', 'a is the snapshot value')
+  t.equal(await target.get('b'), undefined, 'b is gone')
+})
+
+t.test('a failed write leaves no stale record in the cache', async (t) => {
+  const db = new MemoryLevel()
+  const store = await MvccStore.open(db)
+  const data = (seq: number, value: string) => encodeEnvelope({ clientId: 'c', seq, cmd: { type: 'put', key: utf8('k'), value: utf8(value) } })
+  await store.apply([{ index: 1, data: data(1, 'one') }])
+  t.equal(text((await store.get(utf8('k')))!.value), 'one')
+  const original = db.batch.bind(db)
+  ;(db as unknown as { batch: unknown }).batch = async () => {
+    throw new Error('disk full')
+  }
+  await t.rejects(store.apply([{ index: 2, data: data(2, 'two') }]), /disk full/)
+  ;(db as unknown as { batch: unknown }).batch = original
+  t.equal(text((await store.get(utf8('k')))!.value), 'one', 'the read shows what is on disk')
+  t.equal(store.appliedIndex, 1)
+})
