@@ -22,7 +22,7 @@ import { generationLayout, HEAD_KEY, leaseIdKey, leaseKeyBounds, parseRevKey, re
 import type { Generation, Root } from './layout.js'
 import { Mutex } from './mutex.js'
 import { DiskSource } from './read-source.js'
-import { CachedSource, PointSource, RecordCache } from './record-cache.js'
+import { CachedSource, nextTurnIfBusy, PointSource, RecordCache } from './record-cache.js'
 import { resolveRange } from './key-range.js'
 import type { ReadSource } from './read-source.js'
 import { keyValueAt, readRange } from './read-range.js'
@@ -311,6 +311,8 @@ export class MvccStore {
    */
   async range(request: Omit<RangeCommand, 'type'> & { type?: 'range' }): Promise<RangeResult> {
     const checked = validateRange(request)
+    const busy = nextTurnIfBusy()
+    if (busy !== undefined) await busy
     const point = await this.#cachedPoint(checked)
     if (point !== undefined) return readRange(new PointSource(checked.key, point.value), checked, point.meta)
     return this.#read((source, meta) => readRange(source, checked, meta))

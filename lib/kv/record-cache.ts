@@ -173,3 +173,27 @@ export class PointSource implements ReadSource {
     throw new Error('a point source holds one current record')
   }
 }
+
+/** Reads served from memory within one turn of the event loop before the next one waits for the following turn. */
+const READS_PER_TURN = 256
+let servedThisTurn = 0
+let turnReset: NodeJS.Immediate | undefined
+
+/**
+ * A cached read resolves without any I/O, so a caller looping on reads would never let the
+ * event loop run timers or sockets (a leader would stop sending heartbeats). After
+ * {@link READS_PER_TURN} such reads in one turn, this returns a promise of the next turn to wait
+ * for; otherwise `undefined`.
+ */
+export function nextTurnIfBusy(): Promise<void> | undefined {
+  if (turnReset === undefined) {
+    turnReset = setImmediate(() => {
+      turnReset = undefined
+      servedThisTurn = 0
+    })
+    // NB: the reset must not keep a process alive by itself.
+    turnReset.unref()
+  }
+  if (++servedThisTurn <= READS_PER_TURN) return undefined
+  return new Promise((resolve) => setImmediate(resolve))
+}

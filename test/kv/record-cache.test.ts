@@ -107,3 +107,16 @@ t.test('a failed write leaves no stale record in the cache', async (t) => {
   t.equal(text((await store.get(utf8('k')))!.value), 'one', 'the read shows what is on disk')
   t.equal(store.appliedIndex, 1)
 })
+
+t.test('a loop of cached reads lets the event loop run (timers, sockets)', async (t) => {
+  const h = await Harness.memory()
+  await h.put('k', 'v')
+  let ran = false
+  setImmediate(() => (ran = true))
+  let reads = 0
+  while (!ran && reads < 100_000) {
+    await h.store.range({ key: utf8('k') })
+    reads++
+  }
+  t.ok(ran, `the event loop ran while reads went on (after ${reads} reads)`)
+})
