@@ -8,7 +8,7 @@
 import type { AbstractSnapshot } from 'abstract-level'
 import { ClosedError, CompactedError } from '../errors.js'
 import type { LevelDatabase, ExtraOperation } from '../storage/level-database.js'
-import { syncOptions } from '../storage/level-database.js'
+import { syncOptions, writeBatch } from '../storage/level-database.js'
 import { prepareBatch } from './apply-batch.js'
 import type { CommittedEntry, PreparedBatch } from './apply-batch.js'
 import { isBytes, readUint64 } from './bytes.js'
@@ -247,7 +247,7 @@ export class MvccStore {
     const pending = this.#takePending(prepared)
     let written = false
     try {
-      await rootDatabase(prepared.generation.all).batch([...prepared.ops, ...(options.extraOps ?? [])], syncOptions(options.sync === true))
+      await writeBatch(rootDatabase(prepared.generation.all), [...prepared.ops, ...(options.extraOps ?? [])], options.sync === true)
       written = true
       this.#written(prepared)
     } finally {

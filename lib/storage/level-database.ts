@@ -61,3 +61,84 @@ export const LAYOUT_VERSION = 1
 export function syncOptions<K, V>(sync: boolean): AbstractBatchOptions<K, V> {
   return { sync } as unknown as AbstractBatchOptions<K, V>
 }
+
+/** Databases whose private `_batch` takes operations with byte keys and values as they are (classic-level). */
+const rawBatchDatabases = new WeakSet<object>()
+
+/** Marks `db` as one {@link writeBatch} may write to directly (a classic-level database this package opened). */
+export function allowRawBatch(db: LevelDatabase): void {
+  rawBatchDatabases.add(db)
+}
+
+interface RawOperation {
+  readonly type: 'put' | 'del'
+  readonly key: Uint8Array
+  readonly value?: Uint8Array
+}
+
+interface RawBatchDatabase {
+  readonly status: string
+  readonly hooks: { readonly prewrite: { readonly noop: boolean } }
+  listenerCount(event: string): number
+  _batch(operations: RawOperation[], options: { sync: boolean }): Promise<void>
+}
+
+const utf8 = new TextEncoder()
+
+function asBytes(encoded: unknown): Uint8Array | undefined {
+  if (encoded instanceof Uint8Array) return encoded
+  if (typeof encoded === 'string') return utf8.encode(encoded)
+  return undefined
+}
+
+/** The operation for the root database, keys fully prefixed, or undefined if it cannot be made. */
+function rawOperation(op: ExtraOperation): RawOperation | undefined {
+  const o = op as { type: string; key: unknown; value?: unknown; sublevel?: LevelSublevel<unknown, unknown>; keyEncoding?: string; valueEncoding?: string }
+  // Invalid operations take the general path, which refuses them with abstract-level's errors.
+  if (o.key === null || o.key === undefined || (o.type === 'put' && (o.value === null || o.value === undefined))) return undefined
+  let key: Uint8Array | undefined
+  let value: Uint8Array | undefined
+  if (o.sublevel === undefined || o.sublevel === null) {
+    key = asBytes(o.key)
+    value = o.type === 'put' ? asBytes(o.value) : undefined
+    if (!(o.key instanceof Uint8Array) || (o.type === 'put' && !(o.value instanceof Uint8Array))) return undefined
+  } else {
+    const sub = o.sublevel as unknown as {
+      keyEncoding(e?: string): { encode(k: unknown): unknown }
+      valueEncoding(e?: string): { encode(v: unknown): unknown }
+      prefixKey(key: Uint8Array, format: 'view', local: boolean): Uint8Array
+    }
+    const local = asBytes(sub.keyEncoding(o.keyEncoding).encode(o.key))
+    if (local === undefined) return undefined
+    key = sub.prefixKey(local, 'view', false)
+    value = o.type === 'put' ? asBytes(sub.valueEncoding(o.valueEncoding).encode(o.value)) : undefined
+  }
+  if (key === undefined || (o.type === 'put' && value === undefined)) return undefined
+  if (o.type === 'put') return { type: 'put', key, value }
+  if (o.type === 'del') return { type: 'del', key }
+  return undefined
+}
+
+/**
+ * Writes `ops` as one atomic batch, durably when `sync`. To a database marked with
+ * {@link allowRawBatch}, with no hooks or write listeners, the operations go to its `_batch`
+ * with byte keys already prefixed, skipping abstract-level's per-operation copy and re-encoding
+ * (measured at about a fifth of a replica's CPU under a put load); anything else goes through
+ * `db.batch()`.
+ */
+export function writeBatch(db: LevelDatabase, ops: readonly ExtraOperation[], sync: boolean): Promise<void> {
+  if (rawBatchDatabases.has(db)) {
+    const raw = db as unknown as RawBatchDatabase
+    if (raw.status === 'open' && raw.hooks.prewrite.noop && raw.listenerCount('write') === 0) {
+      const out: RawOperation[] = new Array(ops.length)
+      let ok = true
+      for (let i = 0; i < ops.length && ok; i++) {
+        const r = rawOperation(ops[i])
+        if (r === undefined) ok = false
+        else out[i] = r
+      }
+      if (ok) return ops.length === 0 ? Promise.resolve() : raw._batch(out, { sync })
+    }
+  }
+  return db.batch(ops as ExtraOperation[], syncOptions(sync))
+}

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import type { EngineOptions } from './memory-engine.js'
 import { mapOpenError } from './engine-errors.js'
+import { allowRawBatch } from './level-database.js'
 import { LevelLogStore } from './level-log-store.js'
 
 /**
@@ -24,5 +25,6 @@ export async function levelStorage(path: string, options: EngineOptions = {}): P
   } catch (err) {
     throw mapOpenError(err, path, existing)
   }
+  allowRawBatch(db)
   return LevelLogStore.open(db, { ...options, closeDb: true, location: path })
 }

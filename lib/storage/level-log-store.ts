@@ -23,6 +23,7 @@ import {
   StateKey,
   storeLayout,
   syncOptions,
+  writeBatch,
   type ExtraOperation,
   type LevelDatabase,
   type StoreLayout,
@@ -500,7 +501,7 @@ export class LevelLogStore extends EventEmitter<LevelLogStoreEvents> implements 
   /** Writes `ops` durably; a failure leaves the database in an unknown state, so it is final. */
   async #commit(ops: ExtraOperation[], sync = true): Promise<void> {
     try {
-      await this.db.batch(ops, syncOptions(this.#options.sync && sync))
+      await writeBatch(this.db, ops, this.#options.sync && sync)
     } catch (err) {
       this.#failure = new MetastoreError(
         'STORAGE_UNAVAILABLE',
