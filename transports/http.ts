@@ -23,7 +23,7 @@ import { reply } from './http-protocol.js'
 import { HttpPeer, type HttpTlsOptions } from './http-peer.js'
 import { SessionTable } from './http-sessions.js'
 import { listenWithRetry } from './tcp-listen.js'
-import { probeAddress, type ProbeResult } from './probe.js'
+import { Probes, type ProbeResult } from './probe.js'
 
 export type { HttpTlsOptions } from './http-peer.js'
 
@@ -129,6 +129,7 @@ export class HttpTransport implements Transport {
   readonly #acceptor: HttpAcceptor
   readonly #addresses = new Map<NodeId, URL>()
   readonly #peers = new Map<NodeId, HttpPeer>()
+  readonly #probes = new Probes()
   #ownServer: http.Server | undefined
   #listening: Promise<number> | undefined
   #self: NodeId | undefined
@@ -291,7 +292,7 @@ export class HttpTransport implements Transport {
     if (url === undefined || this.#closed) return 'unknown'
     const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port)
     // NB: URL keeps the brackets of an IPv6 literal; net.connect wants the bare address.
-    return probeAddress(url.hostname.replace(/^\[|\]$/g, ''), port, 1000)
+    return this.#probes.probe(url.hostname.replace(/^\[|\]$/g, ''), port, 1000)
   }
 
   /** Forgets a peer: its queue and sockets go, and its sessions are no longer accepted. */
@@ -309,6 +310,7 @@ export class HttpTransport implements Transport {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#probes.cancelAll()
     if (this.#unknownImmediate) clearImmediate(this.#unknownImmediate)
     for (const p of this.#peers.values()) p.close()
     this.#peers.clear()

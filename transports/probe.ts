@@ -10,20 +10,40 @@ import { connect } from 'node:net'
 /** What a probe found: `down` only when the connection was refused. */
 export type ProbeResult = 'up' | 'down' | 'unknown'
 
-/** Connects to `host:port` and closes; never rejects. */
-export function probeAddress(host: string, port: number, timeoutMs = 1000): Promise<ProbeResult> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port })
-    let settled = false
-    const settle = (result: ProbeResult): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(result)
-    }
-    const timer = setTimeout(() => settle('unknown'), timeoutMs)
-    socket.once('connect', () => settle('up'))
-    socket.once('error', (err: NodeJS.ErrnoException) => settle(err.code === 'ECONNREFUSED' ? 'down' : 'unknown'))
-  })
+/** Probes under way, so that a transport can cancel them when it closes. */
+export class Probes {
+  readonly #pending = new Set<() => void>()
+
+  /** Connects to `host:port` and closes; never rejects. */
+  probe(host: string, port: number, timeoutMs = 1000): Promise<ProbeResult> {
+    return new Promise((resolve) => {
+      let socket: ReturnType<typeof connect>
+      try {
+        socket = connect({ host, port })
+      } catch {
+        resolve('unknown')
+        return
+      }
+      let settled = false
+      const settle = (result: ProbeResult): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        this.#pending.delete(cancel)
+        socket.destroy()
+        resolve(result)
+      }
+      const cancel = (): void => settle('unknown')
+      this.#pending.add(cancel)
+      const timer = setTimeout(cancel, timeoutMs)
+      timer.unref()
+      socket.once('connect', () => settle('up'))
+      socket.once('error', (err: NodeJS.ErrnoException) => settle(err.code === 'ECONNREFUSED' ? 'down' : 'unknown'))
+    })
+  }
+
+  /** Ends every probe under way (as `unknown`), closing its socket and timer. */
+  cancelAll(): void {
+    for (const cancel of [...this.#pending]) cancel()
+  }
 }

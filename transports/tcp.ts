@@ -17,7 +17,7 @@ import type { TcpAddress } from './tcp-dial.js'
 import { InboundConnection, type InboundHost } from './tcp-inbound.js'
 import { listenWithRetry } from './tcp-listen.js'
 import { PeerLink, type PeerHost } from './tcp-peer.js'
-import { probeAddress, type ProbeResult } from './probe.js'
+import { Probes, type ProbeResult } from './probe.js'
 import type { Transport, TransportHandler } from './transport.js'
 
 export type { TcpAddress } from './tcp-dial.js'
@@ -132,6 +132,7 @@ export class TcpTransport implements Transport {
   }
   readonly #c: Counters
   readonly #peers = new Map<NodeId, PeerLink>()
+  readonly #probes = new Probes()
   readonly #addresses = new Map<NodeId, TcpAddress>()
   readonly #inbound = new Set<InboundConnection>()
   readonly #sockets = new Set<Socket>()
@@ -267,7 +268,7 @@ export class TcpTransport implements Transport {
   async probe(peer: NodeId): Promise<ProbeResult> {
     const a = this.#addresses.get(peer)
     if (a === undefined || this.#closed) return 'unknown'
-    return probeAddress(a.host, a.port, Math.min(1000, this.#limits.dialTimeoutMs))
+    return this.#probes.probe(a.host, a.port, Math.min(1000, this.#limits.dialTimeoutMs))
   }
 
   /** Forgets a peer: its links close, and it is refused from now on. */
@@ -281,6 +282,7 @@ export class TcpTransport implements Transport {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#probes.cancelAll()
     for (const link of this.#peers.values()) link.close()
     this.#peers.clear()
     for (const conn of this.#inbound) conn.close()

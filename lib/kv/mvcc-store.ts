@@ -269,6 +269,8 @@ export class MvccStore {
   /** Drops a prepared batch that will not be written. */
   discard(prepared: PreparedBatch): void {
     this.#takePending(prepared).release()
+    // The caller may have tried a write of its own that failed: trust nothing cached.
+    this.#cache.clear()
     this.#epoch++
   }
 

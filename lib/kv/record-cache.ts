@@ -35,7 +35,10 @@ export class RecordCache {
     this.#maxBytes = maxBytes
   }
 
-  /** The record, `null` if known absent, `undefined` if not cached. */
+  /**
+   * A copy of the record (decoded values are views into it, and a caller may change them),
+   * `null` if known absent, `undefined` if not cached.
+   */
   get(sublevel: CachedSublevel, key: Uint8Array): Uint8Array | null | undefined {
     const id = idOf(sublevel, key)
     const value = this.#map.get(id)
@@ -43,11 +46,13 @@ export class RecordCache {
     // Refresh its place: Map iterates in insertion order, so the first entries are the coldest.
     this.#map.delete(id)
     this.#map.set(id, value)
-    return value
+    return value === null ? null : value.slice()
   }
 
-  set(sublevel: CachedSublevel, key: Uint8Array, value: Uint8Array | null): void {
+  /** Keeps a copy of `value`: the caller's bytes may be a view of a larger shared buffer, or change later. */
+  set(sublevel: CachedSublevel, key: Uint8Array, record: Uint8Array | null): void {
     if (this.#maxBytes === 0) return
+    const value = record === null ? null : record.slice()
     const id = idOf(sublevel, key)
     const old = this.#map.get(id)
     if (old !== undefined) {

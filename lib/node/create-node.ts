@@ -54,6 +54,11 @@ export interface CreateNodeOptions<V> {
   readonly heartbeatTick?: number
   /** Take a snapshot every this many applied entries. Default 10,000. */
   readonly snapshotEvery?: number
+  /**
+   * Bytes of current records kept in memory for point reads and the read-modify-write of puts
+   * (see docs/kv.md, "The record cache"). Default 32 MiB; 0 turns the cache off.
+   */
+  readonly cacheBytes?: number
   /** Entries kept behind a snapshot for followers that lag a little. Default 5,000. */
   readonly compactKeep?: number
   /** How often the leader checkpoints leases' remaining TTLs through the log. Default 5,000 ms. */
@@ -270,7 +275,7 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
   const maxKey = options.maxKeyBytes ?? 1536
   const maxValue = options.maxValueBytes ?? 1.5 * 1024 * 1024
   const db = options.storage.db
-  const store = await MvccStore.open(db)
+  const store = await MvccStore.open(db, { cacheBytes: options.cacheBytes })
   const hub = new WatchHub(store, options.clock)
   const stateMachine = new KvStateMachine(store, db)
   stateMachine.onEvents = (events) => hub.publish(events)

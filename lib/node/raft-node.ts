@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'eventemitter3'
 import { every, realTimeClock, type Clock } from '../clock.js'
-import { ClosedError, InvalidConfChangeError, NotLeaderError, RemovedError, TimeoutError } from '../errors.js'
+import { ClosedError, InvalidConfChangeError, MetastoreError, NotLeaderError, RemovedError, TimeoutError } from '../errors.js'
 import { Metrics, SIZE_BUCKETS, type Counter, type Histogram } from '../metrics.js'
 import { bootstrapLog } from '../raft/bootstrap.js'
 import { decodeConfChange, encodeConfChange } from '../raft/conf-change-codec.js'
@@ -143,6 +143,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   #stopTicker: (() => void) | undefined
   /** A leader probe is under way (see #probeSilentLeader). */
   #probing = false
+  /** The silence last probed: the leader and term, and the ticks of silence then. */
+  #probed: { term: number; lead: NodeId; elapsed: number } | undefined
   #cancelCampaign: (() => void) | undefined
   #addresses: Record<number, string>
   /** Set once this node applied its own removal: requests fail with REMOVED. */
@@ -242,7 +244,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     // Everything the state machine applied was committed: the stored commit index may lag it
     // (commit-only hard states are not written by themselves, see #loop).
     const recovered = store.hardState
-    const committed = Math.min(Math.max(recovered.commit, appliedIndex), store.lastIndex())
+    if (appliedIndex > store.lastIndex()) {
+      throw new MetastoreError(
+        'CORRUPT_LOG',
+        `the state machine applied up to index ${appliedIndex} but the log ends at ${store.lastIndex()}: the log lost entries it had made durable`,
+      )
+    }
+    const committed = Math.max(recovered.commit, appliedIndex)
     const storage: RaftStorage = {
       initialState: () => ({ hardState: { ...recovered, commit: committed }, confState: cs }),
       entries: (lo, hi, max) => store.entries(lo, hi, max),
@@ -332,7 +340,15 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const transport = this.#transport
     const r = this.#raw.raft
     if (transport.probe === undefined || this.#probing || r.state !== 'follower' || r.lead === NONE) return
+    // Only where an early campaign cannot disturb a live leader (pre-vote, check-quorum), and not
+    // with lease-based reads, whose leases rely on followers ignoring votes. Voters only.
+    if (!r.preVote || !r.checkQuorum || r.readOnly.option === 'lease-based') return
+    if (!this.#confState.voters.includes(this.id) && !(this.#confState.votersOutgoing ?? []).includes(this.id)) return
     if (r.electionElapsed < PROBE_AFTER_HEARTBEATS * r.heartbeatTimeout) return
+    // Once per silence: a leader found up (or not answering) is not probed again until heard from.
+    const probed = this.#probed
+    if (probed !== undefined && probed.term === r.term && probed.lead === r.lead && r.electionElapsed >= probed.elapsed) return
+    this.#probed = { term: r.term, lead: r.lead, elapsed: r.electionElapsed }
     const leader = r.lead
     const term = r.term
     this.#probing = true
@@ -386,13 +402,15 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         // 1. Persist, synced, before anything that depends on it leaves. A hard state whose commit
         // index alone moved is not written by itself: the commit index is only a hint for a
         // restart (which takes the state machine's applied index as committed, see start()), and
-        // it goes to disk with the next entries, term or vote.
+        // the next write of entries, term or vote carries it along.
         const commitOnly =
           rd.entries.length === 0 && !rd.snapshot && rd.hardState !== undefined && rd.hardState.term === stored.term && rd.hardState.vote === stored.vote
         if ((rd.hardState || rd.entries.length > 0 || rd.snapshot) && !commitOnly) {
           const done = this.#m.saveSeconds.startTimer()
           // Only new entries, a new term or a new vote need the fsync (`mustSync`).
-          await this.#store.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync: rd.mustSync || rd.snapshot !== undefined })
+          // The commit index goes with the next write: the applied index, durable and committed.
+          const hardState = rd.hardState ?? (this.#applied > stored.commit ? { ...stored, commit: this.#applied } : undefined)
+          await this.#store.save({ hardState, entries: rd.entries, snapshot: rd.snapshot, sync: rd.mustSync || rd.snapshot !== undefined })
           done()
         }
         // 2. Send, one batch per peer.
@@ -822,6 +840,15 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     await this.#transport.close()
     await this.#loopDone.catch(() => {})
     this.#failAll(new ClosedError('the node was closed'))
+    // A clean stop leaves the commit index on disk up to date (it is written lazily, see #loop).
+    const stored = this.#store.hardState
+    if (this.#applied > stored.commit) {
+      try {
+        await this.#store.save({ hardState: { ...stored, commit: this.#applied }, entries: [], sync: true })
+      } catch {
+        // A hint only: a restart takes the applied index as committed anyway.
+      }
+    }
   }
 }
 

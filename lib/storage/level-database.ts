@@ -84,6 +84,7 @@ interface RawBatchDatabase {
 }
 
 const utf8 = new TextEncoder()
+const BYTE_FORMATS = new Set(['view', 'buffer'])
 
 function asBytes(encoded: unknown): Uint8Array | undefined {
   if (encoded instanceof Uint8Array) return encoded
@@ -92,17 +93,23 @@ function asBytes(encoded: unknown): Uint8Array | undefined {
 }
 
 /** The operation for the root database, keys fully prefixed, or undefined if it cannot be made. */
-function rawOperation(op: ExtraOperation): RawOperation | undefined {
+function rawOperation(db: LevelDatabase, op: ExtraOperation): RawOperation | undefined {
   const o = op as { type: string; key: unknown; value?: unknown; sublevel?: LevelSublevel<unknown, unknown>; keyEncoding?: string; valueEncoding?: string }
   // Invalid operations take the general path, which refuses them with abstract-level's errors.
   if (o.key === null || o.key === undefined || (o.type === 'put' && (o.value === null || o.value === undefined))) return undefined
   let key: Uint8Array | undefined
   let value: Uint8Array | undefined
   if (o.sublevel === undefined || o.sublevel === null) {
+    // Bytes as they are only where abstract-level would also write them as they are.
+    const encodings = db as unknown as { keyEncoding(e?: string): { format: string }; valueEncoding(e?: string): { format: string } }
+    if (!BYTE_FORMATS.has(encodings.keyEncoding(o.keyEncoding).format)) return undefined
+    if (o.type === 'put' && !BYTE_FORMATS.has(encodings.valueEncoding(o.valueEncoding).format)) return undefined
     key = asBytes(o.key)
     value = o.type === 'put' ? asBytes(o.value) : undefined
     if (!(o.key instanceof Uint8Array) || (o.type === 'put' && !(o.value instanceof Uint8Array))) return undefined
   } else {
+    // A sublevel of another database is written there unprefixed by abstract-level: not here.
+    if ((o.sublevel as unknown as { db: unknown }).db !== db) return undefined
     const sub = o.sublevel as unknown as {
       keyEncoding(e?: string): { encode(k: unknown): unknown }
       valueEncoding(e?: string): { encode(v: unknown): unknown }
@@ -133,7 +140,7 @@ export function writeBatch(db: LevelDatabase, ops: readonly ExtraOperation[], sy
       const out: RawOperation[] = new Array(ops.length)
       let ok = true
       for (let i = 0; i < ops.length && ok; i++) {
-        const r = rawOperation(ops[i])
+        const r = rawOperation(db, ops[i])
         if (r === undefined) ok = false
         else out[i] = r
       }

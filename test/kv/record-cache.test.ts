@@ -120,3 +120,15 @@ t.test('a loop of cached reads lets the event loop run (timers, sockets)', async
   }
   t.ok(ran, `the event loop ran while reads went on (after ${reads} reads)`)
 })
+
+t.test('changing a returned value changes nothing held: not later reads, not what the store writes', async (t) => {
+  const h = await Harness.memory()
+  await h.put('k', 'original')
+  const first = (await h.store.range({ key: utf8('k') })).kvs[0]
+  first.value.fill(0x78)
+  t.equal(text((await h.store.range({ key: utf8('k') })).kvs[0].value), 'original', 'a later read is unchanged')
+  const prev = await h.run({ type: 'put', key: utf8('k'), value: utf8('second'), prevKv: true })
+  if (prev.type === 'put' && prev.prevKv) prev.prevKv.value.fill(0x79)
+  await h.run({ type: 'put', key: utf8('k'), ignoreValue: true, lease: 0 })
+  t.equal(text((await h.store.range({ key: utf8('k') })).kvs[0].value), 'second', 'an ignoreValue put keeps the stored value')
+})

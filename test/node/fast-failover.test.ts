@@ -28,15 +28,15 @@ t.test('followers elect a new leader at once when the leader process is gone; a 
     for (const tr of transports) await tr.close()
   })
   for (const { id } of peers) {
-    // Elections by timeout after 2 to 4 s; a probe after 3 silent heartbeats (60 ms).
-    nodes.set(id, await createNode({ id, peers, storage: await memoryStorage(), transport: transports[id - 1], tickMs: 20, electionTick: 100, requestTimeoutMs: 20_000 }))
+    // Elections by timeout after 3 to 6 s; a probe after 3 silent heartbeats (15 ms).
+    nodes.set(id, await createNode({ id, peers, storage: await memoryStorage(), transport: transports[id - 1], tickMs: 5, electionTick: 600, requestTimeoutMs: 20_000 }))
   }
   await until('a leader', () => [...nodes.values()].some((n) => n.status().role === 'leader'))
   const first = [...nodes.values()].find((n) => n.status().role === 'leader')!
   await first.kv.put('k', 'v1')
   // Quiet for a while: heartbeats keep the followers from probing the leader away.
   const term = first.status().term
-  await new Promise((r) => setTimeout(r, 1500))
+  await new Promise((r) => setTimeout(r, 1000))
   t.equal(first.status().role, 'leader', 'a live leader keeps leading')
   for (const n of nodes.values()) t.equal(n.status().term, term, `node ${n.id}: no new term while the leader lives`)
   for (const n of nodes.values()) t.equal(count(n, 'metastore_leader_probes_total', { result: 'down' }), 0, `node ${n.id}: no probe found a live leader down`)
@@ -44,7 +44,8 @@ t.test('followers elect a new leader at once when the leader process is gone; a 
   const gone = first.id
   await first.close()
   nodes.delete(gone)
-  await until('a new leader among the survivors', () => [...nodes.values()].some((n) => n.status().role === 'leader'))
+  // Bounded below the shortest election timeout (3 s): only the probe can elect one in time.
+  await until('a new leader among the survivors, before any election timeout', () => [...nodes.values()].some((n) => n.status().role === 'leader'), 2500)
   const next = [...nodes.values()].find((n) => n.status().role === 'leader')!
   t.not(next.id, gone)
   t.ok(next.status().term > term, 'elected at a later term')
