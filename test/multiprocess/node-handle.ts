@@ -9,6 +9,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import type { NodeStatus } from '../../lib/node/create-node.js'
 import type { ControlError, ControlOutput, GetResult, NodeProcessConfig, PutResult, ScanResult } from './protocol.js'
 
 const PROGRAM = fileURLToPath(new URL('./node-process.js', import.meta.url))
@@ -25,16 +26,8 @@ export class ControlRequestError extends Error {
   }
 }
 
-/** What `status` returns (the fields the tests read; see `NodeStatus` in create-node.ts). */
-export interface StatusReply {
-  readonly id: number
-  readonly role: string
-  readonly term: number
-  readonly leader: number
-  readonly commitIndex: number
-  readonly appliedIndex: number
-  readonly lastIndex: number
-}
+/** What `status` returns: the node's `status()` (the fields the tests read). */
+export type StatusReply = Pick<NodeStatus, 'id' | 'role' | 'term' | 'leader' | 'commitIndex' | 'appliedIndex' | 'lastIndex'>
 
 interface Pending {
   readonly resolve: (value: unknown) => void

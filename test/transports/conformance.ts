@@ -39,6 +39,43 @@ export interface ForeignTransport {
   readonly to: NodeId
 }
 
+/**
+ * The foreign transport of `kind` for a set whose node `target` listens at `at`: `make(options)`
+ * makes a transport of the set's kind with another cluster id or secret; `member` is another
+ * member's id.
+ */
+export async function makeForeign<T extends Transport>(
+  kind: ForeignKind,
+  target: NodeId,
+  member: NodeId,
+  at: string,
+  make: (options: { clusterId?: string; secret?: string }) => Promise<T>,
+): Promise<ForeignTransport> {
+  switch (kind) {
+    case 'cluster': {
+      const tr = await make({ clusterId: 'another cluster' })
+      tr.addPeer(target, at)
+      return { transport: tr, id: member, to: target }
+    }
+    case 'node': {
+      const tr = await make({})
+      tr.addPeer(target, at)
+      return { transport: tr, id: 99, to: target }
+    }
+    case 'secret': {
+      const tr = await make({ secret: 'a wrong secret' })
+      tr.addPeer(target, at)
+      return { transport: tr, id: member, to: target }
+    }
+    case 'target': {
+      // It believes `target`'s address is another member's.
+      const tr = await make({})
+      tr.addPeer(member, at)
+      return { transport: tr, id: 98, to: member }
+    }
+  }
+}
+
 /** Transports for a few nodes, wired to reach each other; the suite starts them. */
 export interface TransportSet {
   /** The current transport of a node (not started by the set). */

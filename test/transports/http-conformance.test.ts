@@ -5,7 +5,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { NodeId } from '../../lib/raft/types.js'
 import { HttpTransport, type HttpTlsOptions, type HttpTransportOptions } from '../../transports/http.js'
-import { selfSignedCert, transportConformance, type ForeignTransport, type TransportFactory, type TransportSet } from './conformance.js'
+import { makeForeign, selfSignedCert, transportConformance, type ForeignTransport, type TransportFactory, type TransportSet } from './conformance.js'
 
 const CLUSTER = 'conformance'
 const SECRET = 'the right secret'
@@ -91,30 +91,7 @@ function httpFactory(mode: Mode): TransportFactory {
         async foreign(kind, target): Promise<ForeignTransport> {
           const member = ids.find((id) => id !== target) as NodeId
           const at = urls.get(target) as string
-          const port = 0
-          switch (kind) {
-            case 'cluster': {
-              const tr = await make(port, { clusterId: 'another cluster' })
-              tr.addPeer(target, at)
-              return { transport: tr, id: member, to: target }
-            }
-            case 'node': {
-              const tr = await make(port)
-              tr.addPeer(target, at)
-              return { transport: tr, id: 99, to: target }
-            }
-            case 'secret': {
-              const tr = await make(port, { secret: 'a wrong secret' })
-              tr.addPeer(target, at)
-              return { transport: tr, id: member, to: target }
-            }
-            case 'target': {
-              // It believes `target`'s address is another member's.
-              const tr = await make(port)
-              tr.addPeer(member, at)
-              return { transport: tr, id: 98, to: member }
-            }
-          }
+          return makeForeign(kind, target, member, at, (options) => make(0, options))
         },
         refusals: (reason) => made.reduce((n, tr) => n + tr.metrics.counter('metastore_transport_refused_total', '').get({ reason }), 0),
         async close() {

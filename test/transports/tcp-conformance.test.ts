@@ -2,7 +2,7 @@
 // TCP and TLS (when openssl can make a certificate).
 import type { NodeId } from '../../lib/raft/types.js'
 import { TcpTransport, type TcpTlsOptions } from '../../transports/tcp.js'
-import { selfSignedCert, transportConformance, type ForeignTransport, type TransportFactory, type TransportSet } from './conformance.js'
+import { makeForeign, selfSignedCert, transportConformance, type ForeignTransport, type TransportFactory, type TransportSet } from './conformance.js'
 
 const CLUSTER = 'conformance'
 const SECRET = 'the right secret'
@@ -42,29 +42,7 @@ function tcpFactory(tls?: TcpTlsOptions): TransportFactory {
         async foreign(kind, target): Promise<ForeignTransport> {
           const member = ids.find((id) => id !== target)!
           const at = `127.0.0.1:${ports.get(target)!}`
-          switch (kind) {
-            case 'cluster': {
-              const tr = await make(0, { clusterId: 'another cluster' })
-              tr.addPeer(target, at)
-              return { transport: tr, id: member, to: target }
-            }
-            case 'node': {
-              const tr = await make(0)
-              tr.addPeer(target, at)
-              return { transport: tr, id: 99, to: target }
-            }
-            case 'secret': {
-              const tr = await make(0, { secret: 'a wrong secret' })
-              tr.addPeer(target, at)
-              return { transport: tr, id: member, to: target }
-            }
-            case 'target': {
-              // It believes `target`'s address is another member's.
-              const tr = await make(0)
-              tr.addPeer(member, at)
-              return { transport: tr, id: 98, to: member }
-            }
-          }
+          return makeForeign(kind, target, member, at, (options) => make(0, options))
         },
         refusals: (reason) => made.reduce((n, tr) => n + tr.metrics.counter('metastore_transport_refused_total', '').get({ reason }), 0),
         async close() {
