@@ -99,6 +99,12 @@ export interface KvSnapshot extends SnapshotHeader {
   close(): Promise<void>
 }
 
+/** A snapshot stream written beside the live state by {@link MvccStore.stage}, ready to install. */
+export interface StagedSnapshot extends SnapshotHeader {
+  /** The generation that holds it. */
+  readonly id: number
+}
+
 interface Pending {
   readonly prepared: PreparedBatch
   readonly release: () => void
@@ -124,6 +130,10 @@ export class MvccStore {
   #generation: Generation
   #meta: MetaState
   readonly #writer = new Mutex()
+  /** One {@link stage} at a time. */
+  readonly #stager = new Mutex()
+  /** The generation a {@link stage} is writing, which clearing pending generations leaves alone. */
+  #staging: number | undefined
   #pending: Pending | undefined
   #cursor: CompactionCursor = FRESH_CURSOR
   #compactionError: unknown
@@ -161,7 +171,8 @@ export class MvccStore {
     const meta = metaBytes === undefined ? INITIAL_META : decodeMeta(metaBytes)
     if (meta.format !== FORMAT) throw new Error(`the KV store in this database has layout ${meta.format}; this version reads ${FORMAT}`)
     if (headBytes === undefined || metaBytes === undefined || head.pending.length > 0) {
-      head = { current: head.current, pending: [] }
+      // A staged generation is complete and kept: the log may name it as its snapshot.
+      head = head.staged === undefined ? { current: head.current, pending: [] } : { current: head.current, pending: [], staged: head.staged }
       await db.batch(
         [
           { type: 'put', sublevel: root.head, key: HEAD_KEY, value: encodeHead(head) },
@@ -429,29 +440,46 @@ export class MvccStore {
   }
 
   /**
-   * Replaces the whole state by a snapshot stream. The new state is written beside the live one
-   * and switched to in one write: if the stream is bad or the process dies half-way, the old
-   * state is what remains (the partial copy is cleared now or at the next `open()`).
+   * Replaces the whole state by a snapshot stream: {@link stage}, then {@link install}. If the
+   * stream is bad or the process dies half-way, the old state is what remains.
    */
   async restore(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: { sync?: boolean } = {}): Promise<SnapshotHeader> {
+    const staged = await this.stage(chunks)
+    return this.install(staged.id, options)
+  }
+
+  /**
+   * Writes a snapshot stream into a new generation beside the live state, which it does not
+   * touch (batches may be applied meanwhile), and checks it: order, record count, checksum, and
+   * the counters against the header. Once checked, the generation is recorded as staged, durably:
+   * it survives restarts until {@link install} makes it the live state or {@link discardStaged}
+   * drops it; staging another drops it too. A stream that breaks or fails a check leaves nothing
+   * behind (a crash half-way leaves a partial copy that the next `open()` clears).
+   */
+  async stage(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<StagedSnapshot> {
     this.#assertOpen()
-    const release = await this.#writer.lock()
-    this.#epoch++
-    const old = this.#head
-    const targetId = Math.max(old.current, ...old.pending) + 1
-    const target = generationLayout(this.#root, targetId)
-    let switched = false
+    const releaseStage = await this.#stager.lock()
+    let id: number | undefined
     try {
       this.#assertOpen()
-      // Recorded first, so that a crash before the switch leaves the copy marked for clearing.
-      await this.#writeHead({ current: old.current, pending: [...old.pending, targetId] })
+      id = await this.#updateHead((head) => {
+        const next = Math.max(head.current, ...head.pending, head.staged ?? 0) + 1
+        // Recorded first, so that a crash half-way leaves the copy marked for clearing; an
+        // earlier staged snapshot is dropped.
+        const pending = head.staged === undefined ? [...head.pending, next] : [...head.pending, head.staged, next]
+        return [{ current: head.current, pending }, next]
+      })
+      this.#staging = id
+      const target = generationLayout(this.#root, id)
       await target.all.clear()
+      const db = rootDatabase(target.all)
       const reader = new SnapshotReader()
       for await (const chunk of chunks) {
         const read = reader.read(chunk)
         if (read.kind === 'data' && read.pairs.length > 0) {
-          await target.all.batch(read.pairs.map(([key, value]) => ({ type: 'put' as const, key, value })))
+          await writeBatch(db, read.pairs.map(([key, value]) => ({ type: 'put' as const, sublevel: target.all, key, value })), false)
         }
+        this.#assertOpen()
       }
       const header = reader.header
       if (header === undefined || !reader.complete) throw new InvalidSnapshotError('the snapshot stream ended before its end chunk')
@@ -466,31 +494,73 @@ export class MvccStore {
       ) {
         throw new InvalidSnapshotError('the snapshot state does not match its header')
       }
+      const staged = id
       // NB: one synced write makes the earlier unsynced batches durable too (one ordered WAL).
-      const next: HeadRecord = { current: targetId, pending: [...old.pending, old.current] }
-      await this.#writeHead(next, options.sync !== false)
-      switched = true
-      this.#cache.clear()
-      this.#head = next
-      this.#generation = target
-      this.#meta = meta
-      this.#cursor = FRESH_CURSOR
-      await this.#clearPending()
-      return header
+      await this.#updateHead((head) => [{ current: head.current, pending: head.pending.filter((p) => p !== staged), staged }, undefined], true)
+      this.#staging = undefined
+      // A snapshot staged before this one was listed as pending above.
+      if (this.#head.pending.length > 0) await this.#clearGenerations()
+      return { id, ...header }
     } catch (error) {
-      if (!switched) {
+      this.#staging = undefined
+      if (id !== undefined && !this.#closed) {
         try {
-          await target.all.clear()
-          await this.#writeHead(old)
+          await this.#clearGenerations()
         } catch {
           // The next open() clears it (it is listed as pending).
         }
       }
       throw error
     } finally {
+      this.#staging = undefined
+      releaseStage()
+    }
+  }
+
+  /** The staged snapshot's generation (see {@link stage}), if one is waiting. */
+  get stagedId(): number | undefined {
+    return this.#head.staged
+  }
+
+  /**
+   * Makes the staged snapshot `id` the live state in one durable write (unless `sync: false`),
+   * and clears the old state. Throws `INVALID_SNAPSHOT` if `id` is not the one staged.
+   */
+  async install(id: number, options: { sync?: boolean } = {}): Promise<SnapshotHeader> {
+    this.#assertOpen()
+    const release = await this.#writer.lock()
+    this.#epoch++
+    try {
+      this.#assertOpen()
+      const old = this.#head
+      if (old.staged !== id) throw new InvalidSnapshotError(`the snapshot to install (${id}) is not the one staged (${old.staged ?? 'none'})`)
+      const target = generationLayout(this.#root, id)
+      const metaBytes = await target.meta.get(STATE_KEY)
+      if (metaBytes === undefined) throw new InvalidSnapshotError(`the staged snapshot ${id} has no state record`)
+      const meta = decodeMeta(metaBytes)
+      const next: HeadRecord = { current: id, pending: [...old.pending, old.current] }
+      await this.#writeHead(next, options.sync !== false)
+      this.#cache.clear()
+      this.#head = next
+      this.#generation = target
+      this.#meta = meta
+      this.#cursor = FRESH_CURSOR
+      await this.#clearPending()
+      return { appliedIndex: meta.appliedIndex, revision: meta.revision, compactRevision: meta.compactRevision }
+    } finally {
       this.#epoch++
       release()
     }
+  }
+
+  /** Drops the staged snapshot, if any (only if it is `id`, when given). */
+  async discardStaged(id?: number): Promise<void> {
+    this.#assertOpen()
+    const dropped = await this.#updateHead((head) => {
+      if (head.staged === undefined || (id !== undefined && head.staged !== id)) return [head, false]
+      return [{ current: head.current, pending: [...head.pending, head.staged] }, true]
+    })
+    if (dropped) await this.#clearGenerations()
   }
 
   /**
@@ -515,10 +585,40 @@ export class MvccStore {
     await this.#root.head.put(HEAD_KEY, encodeHead(head), syncOptions(sync))
   }
 
+  /** Clears the pending generations but the one being staged; the caller holds the write lock. */
   async #clearPending(): Promise<void> {
-    for (const id of this.#head.pending) await generationLayout(this.#root, id).all.clear()
-    this.#head = { current: this.#head.current, pending: [] }
+    const cleared = this.#head.pending.filter((id) => id !== this.#staging)
+    for (const id of cleared) await generationLayout(this.#root, id).all.clear()
+    const head = this.#head
+    const pending = head.pending.filter((id) => !cleared.includes(id))
+    this.#head = head.staged === undefined ? { current: head.current, pending } : { current: head.current, pending, staged: head.staged }
     await this.#writeHead(this.#head)
+  }
+
+  /** {@link clearPending} under the write lock. */
+  async #clearGenerations(): Promise<void> {
+    const release = await this.#writer.lock()
+    try {
+      await this.#clearPending()
+    } finally {
+      release()
+    }
+  }
+
+  /** Replaces the head record by `change(head)[0]` under the write lock; returns `change(head)[1]`. */
+  async #updateHead<T>(change: (head: HeadRecord) => [HeadRecord, T], sync = false): Promise<T> {
+    const release = await this.#writer.lock()
+    try {
+      this.#assertOpen()
+      const [next, out] = change(this.#head)
+      if (next !== this.#head) {
+        await this.#writeHead(next, sync)
+        this.#head = next
+      }
+      return out
+    } finally {
+      release()
+    }
   }
 
   #takePending(prepared: PreparedBatch): Pending {

@@ -136,21 +136,25 @@ export function decodeDedup(bytes: Uint8Array): DedupRecord {
   return { seq, result: normalizeBytes(result), floor: floor ?? seq, above: above ?? [] }
 }
 
-/** Head record: the live generation and the generations waiting to be cleared. */
+/**
+ * Head record: the live generation, the generations waiting to be cleared, and a generation
+ * written from a snapshot stream, complete and checked, waiting to be installed.
+ */
 export interface HeadRecord {
   readonly current: number
   readonly pending: readonly number[]
+  readonly staged?: number
 }
 
 /** Encodes the `head` record. */
 export function encodeHead(head: HeadRecord): Uint8Array {
-  return pack([head.current, head.pending])
+  return pack(head.staged === undefined ? [head.current, head.pending] : [head.current, head.pending, head.staged])
 }
 
 /** Decodes the `head` record. */
 export function decodeHead(bytes: Uint8Array): HeadRecord {
-  const [current, pending] = unpack<[number, number[]]>(bytes)
-  return { current, pending }
+  const [current, pending, staged] = unpack<[number, number[], number?]>(bytes)
+  return staged === undefined ? { current, pending } : { current, pending, staged }
 }
 
 /** Replaces decoded `Buffer`s by plain `Uint8Array` views, deeply, so results look the same fresh or replayed. */

@@ -1,6 +1,7 @@
 import { pack, unpack } from 'msgpackr'
 import { decodeEnvelope } from '../kv/codec.js'
 import type { Command } from '../kv/commands.js'
+import { InvalidSnapshotError } from '../kv/errors.js'
 import type { MvccStore } from '../kv/mvcc-store.js'
 import type { RevisionEvents } from '../kv/results.js'
 import { EntryType, type ConfState, type Entry, type Snapshot } from '../raft/types.js'
@@ -22,6 +23,20 @@ interface SnapshotData {
   readonly chunks: Uint8Array[]
   readonly addresses?: MemberAddresses
 }
+
+/** The data of a Raft snapshot staged from a stream: which staged generation, and the members' addresses. */
+interface StagedData {
+  readonly staged: number
+  readonly addresses?: MemberAddresses
+}
+
+/** The first chunk of a streamed snapshot: the members' addresses; the store's chunks follow. */
+interface StreamHead {
+  readonly format: typeof STREAM_FORMAT
+  readonly addresses?: MemberAddresses
+}
+
+const STREAM_FORMAT = 'metastore-node-snapshot'
 
 /** The request id the driver tracks for a command envelope. */
 export function requestIdOf(clientId: string, seq: number): string {
@@ -98,14 +113,72 @@ export class KvStateMachine implements StateMachine {
     return pack(data)
   }
 
+  /**
+   * The state as a stream of chunks read from a database snapshot: a chunk with the members'
+   * addresses, then the store's stream. The state is as of the applied index when it is called.
+   */
+  async *snapshotStream(): AsyncGenerator<Uint8Array> {
+    const head: StreamHead = { format: STREAM_FORMAT, addresses: this.#addresses }
+    const snap = await this.store.snapshot()
+    let done = false
+    try {
+      yield pack(head)
+      yield* snap.chunks
+      done = true
+    } finally {
+      // The store's stream releases its database snapshot itself when read to the end.
+      if (!done) await snap.close()
+    }
+  }
+
+  /**
+   * Writes a {@link snapshotStream} beside the live state (see {@link MvccStore.stage}) and
+   * returns the Raft snapshot data that names it, for {@link restore}.
+   */
+  async stage(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+    const it = chunks[Symbol.asyncIterator]()
+    try {
+      const first = await it.next()
+      if (first.done === true) throw new InvalidSnapshotError('the snapshot stream is empty')
+      let head: StreamHead
+      try {
+        head = unpack(first.value) as StreamHead
+      } catch (error) {
+        throw new InvalidSnapshotError(`undecodable snapshot stream head: ${(error as Error).message}`)
+      }
+      if (typeof head !== 'object' || head === null || head.format !== STREAM_FORMAT) throw new InvalidSnapshotError('the snapshot stream does not start with its head')
+      const rest: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => it }
+      const staged = await this.store.stage(rest)
+      const data: StagedData = { staged: staged.id, addresses: head.addresses ?? {} }
+      return pack(data)
+    } catch (error) {
+      // Stops the sender's stream when this side gave up before its end.
+      await it.return?.()
+      throw error
+    }
+  }
+
+  /** Drops a staged snapshot that Raft did not take (or that a crash left behind). */
+  async discardStaged(data?: Uint8Array): Promise<void> {
+    const id = data === undefined ? undefined : (unpack(data) as StagedData).staged
+    await this.store.discardStaged(id)
+  }
+
   async restore(snapshot: Snapshot): Promise<{ addresses: MemberAddresses }> {
-    const data: SnapshotData = snapshot.data.length === 0 ? { chunks: [] } : (unpack(snapshot.data) as SnapshotData)
+    const data = snapshot.data.length === 0 ? { chunks: [] } : (unpack(snapshot.data) as SnapshotData | StagedData)
     const addresses = data.addresses ?? {}
     // Written first, with the snapshot's index: if the restore below does not finish, open()
     // sees a record past the applied index and the driver restores again.
     const record: ConfRecord = { index: snapshot.metadata.index, confState: snapshot.metadata.confState, addresses }
     await this.#db.batch([{ type: 'put', sublevel: this.#meta, key: 'conf', value: pack(record) }], syncOptions(true))
-    await this.store.restore(data.chunks, { sync: true })
+    if ('staged' in data) {
+      if (this.store.stagedId !== data.staged) {
+        throw new InvalidSnapshotError(`the snapshot at index ${snapshot.metadata.index} names staged state ${data.staged}, which this database does not hold`)
+      }
+      await this.store.install(data.staged, { sync: true })
+    } else {
+      await this.store.restore(data.chunks, { sync: true })
+    }
     this.#addresses = addresses
     this.onRestored?.()
     return { addresses }

@@ -11,7 +11,7 @@ import type { RaftConfig } from '../raft/raft.js'
 import { RawNode, type RaftStatus } from '../raft/raw-node.js'
 import { SeededRng, type Rng } from '../raft/rng.js'
 import type { RaftStorage } from '../raft/storage.js'
-import { EntryType, MessageType, NONE, type ConfChange, type ConfState, type Entry, type Message, type NodeId, type StateRole } from '../raft/types.js'
+import { EntryType, MessageType, NONE, type ConfChange, type ConfState, type Entry, type Message, type NodeId, type Snapshot, type StateRole } from '../raft/types.js'
 import type { LevelLogStore } from '../storage/level-log-store.js'
 import type { Transport } from '../../transports/transport.js'
 import { decodeConfContext, encodeConfContext, isMember, memberIds, type MemberAddresses } from './membership.js'
@@ -164,6 +164,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   #readSeq = 0
   readonly #readPrefix = randomBytes(8).toString('hex')
   #confSeq = 0
+  /** Peers a streamed snapshot is going to. */
+  readonly #streamingTo = new Set<NodeId>()
+  /** Snapshot sends under way (close() waits for them: they read the database). */
+  readonly #sends = new Set<Promise<void>>()
+  /** A streamed snapshot being staged, if any (one at a time). */
+  #staging: Promise<unknown> | undefined
+  /** The Raft snapshot data of streamed snapshots (their bytes were counted as they came in). */
+  readonly #stagedData = new WeakSet<Uint8Array>()
 
   private constructor(o: RaftNodeOptions, raw: RawNode, applied: number, confState: ConfState, addresses: MemberAddresses) {
     super()
@@ -238,6 +246,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       confState = snap.metadata.confState
       addresses = restored?.addresses
     }
+    // A snapshot staged from a stream that Raft never took (the process stopped in between)
+    // is not needed any more: the one the log names was just restored, or earlier.
+    await o.stateMachine.discardStaged?.()
     const cs = confState ?? snap.metadata.confState
     // The core reads the membership at the applied index from its storage; it is the state
     // machine's (written with its effects), not the log store's.
@@ -279,6 +290,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.#store.on('entriesLoaded', () => this.#wake())
     await this.#transport.start(this.id, {
       onMessages: (from, messages) => this.#receive(from, messages),
+      onSnapshot: (from, message, chunks) => this.#receiveSnapshot(from, message, chunks),
       onUnreachable: (to) => {
         if (this.#closed) return
         this.#raw.reportUnreachable(to)
@@ -317,6 +329,49 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         this.#logger.error(`${this.id} refused ${MessageType[m.type] ?? m.type} from ${from}: ${(err as Error).message}`)
       }
     }
+    this.#wake()
+  }
+
+  /**
+   * Takes a streamed snapshot: the state machine writes it beside its live state (staged), and
+   * only then does Raft see the snapshot message, with data that names the staged state. If Raft
+   * takes it, the Ready loop restores from it (the state machine makes the staged state live);
+   * if not (it is stale), the staged state is dropped.
+   */
+  async #receiveSnapshot(from: NodeId, m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const sm = this.#sm
+    if (this.#closed) throw new ClosedError('the node is closed')
+    if (!sm.stage) throw new Error('this node takes snapshots whole, not streamed')
+    if (m.type !== MessageType.Snap || !m.snapshot || m.to !== this.id || m.from !== from) throw new Error('not a snapshot message for this node from its sender')
+    // One at a time, and not while one Raft took is on its way to be restored: staging another
+    // would drop that one.
+    if (this.#staging !== undefined || this.#raw.pendingSnapshot !== undefined) throw new Error('a snapshot is being taken already')
+    let bytes = 0
+    const counted = (async function* () {
+      for await (const chunk of chunks) {
+        bytes += chunk.byteLength
+        yield chunk
+      }
+    })()
+    const staging = sm.stage(counted)
+    this.#staging = staging
+    let data: Uint8Array
+    try {
+      data = await staging
+    } finally {
+      this.#staging = undefined
+    }
+    this.#m.snapshotBytes.observe(bytes)
+    this.#stagedData.add(data)
+    if (this.#closed) throw new ClosedError('the node is closed')
+    try {
+      this.#raw.step({ ...m, snapshot: { metadata: m.snapshot.metadata, data } })
+    } catch (err) {
+      this.#logger.error(`${this.id} refused a snapshot from ${from}: ${(err as Error).message}`)
+    }
+    // (Read again: the step may have changed it.)
+    const taken = this.#raw.pendingSnapshot as Snapshot | undefined
+    if (taken?.data !== data) await sm.discardStaged?.(data)
     this.#wake()
   }
 
@@ -420,7 +475,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
           if (isStateInDatabase(rd.snapshot.data)) throw new Error('received a snapshot without its data')
           const before = memberIds(this.#confState)
           const restored = await this.#sm.restore(rd.snapshot)
-          this.#m.snapshotBytes.observe(rd.snapshot.data.length)
+          if (!this.#stagedData.has(rd.snapshot.data)) this.#m.snapshotBytes.observe(rd.snapshot.data.length)
           this.#applied = rd.snapshot.metadata.index
           this.#confState = rd.snapshot.metadata.confState
           if (restored?.addresses) this.#addresses = { ...restored.addresses }
@@ -465,25 +520,60 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   /**
-   * Sends a snapshot, reading the state out of the state machine first when the snapshot is a
-   * local one. That state is as of the applied index now, at or past the snapshot's index: the
-   * follower then receives the entries after the snapshot's index again, and its state machine
-   * skips those its state already holds (see {@link StateMachine.restore}).
+   * Sends a snapshot. The state is read out of the state machine (the log's snapshot only marks
+   * where the log was compacted), as of the applied index now, at or past the snapshot's index:
+   * the follower then receives the entries after the snapshot's index again, and its state
+   * machine skips those its state already holds (see {@link StateMachine.restore}). Streamed from
+   * a database snapshot when the transport and the state machine can, else as one buffer.
    */
-  async #sendSnapshot(to: NodeId, m: Message): Promise<void> {
+  #sendSnapshot(to: NodeId, m: Message): void {
+    if (this.#streamingTo.has(to)) return
+    const sending = this.#doSendSnapshot(to, m)
+    this.#sends.add(sending)
+    void sending.finally(() => this.#sends.delete(sending))
+  }
+
+  async #doSendSnapshot(to: NodeId, m: Message): Promise<void> {
     let ok = true
+    const snap = m.snapshot!
+    const tr = this.#transport
+    const sm = this.#sm
     try {
-      const snap = m.snapshot!
-      const data = isStateInDatabase(snap.data) ? await this.#sm.snapshot() : snap.data
-      this.#m.snapshotBytes.observe(data.length)
-      if (this.#closed) return
-      this.#transport.send(to, [{ ...m, snapshot: { metadata: snap.metadata, data } }])
+      if (tr.sendSnapshot && sm.snapshotStream && sm.stage) {
+        this.#streamingTo.add(to)
+        const stream = sm.snapshotStream()[Symbol.asyncIterator]()
+        let bytes = 0
+        const counted: AsyncIterable<Uint8Array> = {
+          [Symbol.asyncIterator]: () => ({
+            next: async () => {
+              const r = await stream.next()
+              if (r.done !== true) bytes += r.value.byteLength
+              return r
+            },
+            return: async () => (await stream.return?.()) ?? { done: true, value: undefined },
+          }),
+        }
+        try {
+          await tr.sendSnapshot(to, { ...m, snapshot: { metadata: snap.metadata, data: new Uint8Array(0) } }, counted)
+          this.#m.snapshotBytes.observe(bytes)
+        } finally {
+          // Releases the database snapshot if the transport stopped pulling half-way.
+          await stream.return?.()
+          this.#streamingTo.delete(to)
+        }
+      } else {
+        const data = await sm.snapshot()
+        this.#m.snapshotBytes.observe(data.length)
+        if (this.#closed) return
+        this.#transport.send(to, [{ ...m, snapshot: { metadata: snap.metadata, data } }])
+      }
     } catch (err) {
       ok = false
-      this.#logger.warn(`${this.id} could not send a snapshot to ${to}: ${(err as Error).message}`)
+      if (!this.#closed) this.#logger.warn(`${this.id} could not send a snapshot to ${to}: ${(err as Error).message}`)
     }
     if (this.#closed) return
-    // The transport took the snapshot; a lost one is found out by the follower's answers.
+    // Streamed: the follower took it. Whole: the transport took it, and a lost one is found out
+    // by the follower's answers.
     this.#raw.reportSnapshot(to, ok)
     this.#wake()
   }
@@ -839,6 +929,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.#cancelCampaign?.()
     await this.#transport.close()
     await this.#loopDone.catch(() => {})
+    // Snapshots being sent or staged read and write the database: let them stop first.
+    await Promise.allSettled([...this.#sends, this.#staging])
     this.#failAll(new ClosedError('the node was closed'))
     // A clean stop leaves the commit index on disk up to date (it is written lazily, see #loop).
     const stored = this.#store.hardState

@@ -41,4 +41,19 @@ export interface StateMachine {
    * `open()` after a restore reports `snapshot.metadata.index` as the applied index.
    */
   restore(snapshot: Snapshot): Promise<{ addresses?: MemberAddresses } | void>
+  /**
+   * Optional, with {@link stage} and {@link discardStaged}: snapshots streamed chunk by chunk
+   * instead of {@link snapshot}'s one buffer (used when the transport streams too). The state as
+   * of the applied index when it is called, as chunks for the follower's {@link stage}.
+   */
+  snapshotStream?(): AsyncIterable<Uint8Array>
+  /**
+   * Writes a {@link snapshotStream} beside the live state, durably, without changing the live
+   * state, and returns small data that names it. The driver hands that data to Raft as the
+   * snapshot's data; {@link restore} then receives it and makes the staged state live. What is
+   * staged survives a restart until restored or discarded; staging again replaces it.
+   */
+  stage?(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array>
+  /** Drops what {@link stage} wrote (only the one `data` names, when given), if not restored. */
+  discardStaged?(data?: Uint8Array): Promise<void>
 }

@@ -305,6 +305,14 @@ export class RawNode {
     return this.raft.id
   }
 
+  /**
+   * The snapshot Raft took from a leader and has not yet seen made stable (it is handed out by
+   * {@link ready} and stays here until the {@link advance} after that), or undefined.
+   */
+  get pendingSnapshot(): Snapshot | undefined {
+    return this.raft.log.unstable.snapshot
+  }
+
   /** The leader this node knows of, or 0. */
   get leader(): NodeId {
     return this.raft.lead
