@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { MalformedError, TooLargeError, UnauthorizedError } from '../lib/errors.js'
+import { ClosedError, MalformedError, TooLargeError, UnauthorizedError, UnreachableError } from '../lib/errors.js'
 import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
 import type { TransportHandler } from './transport.js'
 import { checkHello, newNonce, proof, verifyProof } from './auth.js'
 import type { QuietLog, TransportCounters } from './http-metrics.js'
-import { SESSION_HEADER, packControl, parseSessionRequest, readBody, reply, splitSnapshotBody, unpackControl } from './http-protocol.js'
+import { SESSION_HEADER, StreamBodyReader, packControl, parseSessionRequest, readBody, reply, splitSnapshotBody, unpackControl } from './http-protocol.js'
 import type { SessionTable } from './http-sessions.js'
+import { ChunkQueue } from './snapshot-stream.js'
 import { checkAddressing, decodeBatch } from './wire.js'
 
 /** What the receiving side needs from its transport. */
@@ -42,14 +43,22 @@ class ProtocolError extends MalformedError {
 }
 
 /**
- * The receiving side of the HTTP transport: handshakes, sessions and batches. Every request is
- * answered (or its connection closed); nothing a peer sends can throw out of here.
+ * The receiving side of the HTTP transport: handshakes, sessions, batches and streamed snapshots.
+ * Every request is answered (or its connection closed); nothing a peer sends can throw out of here.
  */
 export class HttpAcceptor {
   readonly #c: AcceptorContext
+  /** Streamed snapshots in flight: their request, and how to end them when the transport closes. */
+  readonly #streams = new Set<() => void>()
 
   constructor(context: AcceptorContext) {
     this.#c = context
+  }
+
+  /** Ends the streamed snapshots in flight: the node's iterables throw a ClosedError, the requests are cut. */
+  close(): void {
+    for (const end of [...this.#streams]) end()
+    this.#streams.clear()
   }
 
   /** Serves one request under the transport's path; `route` is what follows the path. */
@@ -77,6 +86,9 @@ export class HttpAcceptor {
         break
       case '/snapshot':
         work = this.#batch(req, res, true)
+        break
+      case '/snapshot-stream':
+        work = this.#stream(req, res)
         break
       default:
         this.#refuse(req, res, { status: 404, code: 'MALFORMED', message: 'no such route', malformed: 'protocol' })
@@ -119,15 +131,20 @@ export class HttpAcceptor {
     reply(req, res, 200, packControl({ token: s.token, ttlMs: s.ttlMs }))
   }
 
-  async #batch(req: IncomingMessage, res: ServerResponse, snapshot: boolean): Promise<void> {
+  /** The peer whose session the request carries; else answers 401 and returns undefined. */
+  #sender(req: IncomingMessage, res: ServerResponse): NodeId | undefined {
     const header = req.headers[SESSION_HEADER]
     const from = typeof header === 'string' ? this.#c.sessions.lookup(header) : undefined
-    if (from === undefined || !this.#c.isKnown(from)) {
-      this.#c.counters.refused.inc({ reason: 'session' })
-      this.#c.log.warn('refused:session', `refused a batch without a valid session from ${remote(req)}`)
-      reply(req, res, 401, { code: 'UNAUTHORIZED', reason: 'protocol', message: 'no valid session: handshake first' }, true)
-      return
-    }
+    if (from !== undefined && this.#c.isKnown(from)) return from
+    this.#c.counters.refused.inc({ reason: 'session' })
+    this.#c.log.warn('refused:session', `refused a batch without a valid session from ${remote(req)}`)
+    reply(req, res, 401, { code: 'UNAUTHORIZED', reason: 'protocol', message: 'no valid session: handshake first' }, true)
+    return undefined
+  }
+
+  async #batch(req: IncomingMessage, res: ServerResponse, snapshot: boolean): Promise<void> {
+    const from = this.#sender(req, res)
+    if (from === undefined) return
     const body = await readBody(req, snapshot ? this.#c.maxSnapshotBytes : this.#c.maxBodyBytes, this.#c.bodyIdleMs)
     const target = this.#c.target()
     if (!target) {
@@ -158,6 +175,126 @@ export class HttpAcceptor {
       this.#c.log.warn('handler', `the node failed to take a batch from ${from}: ${(err as Error).message}`)
     }
     reply(req, res, 204)
+  }
+
+  /**
+   * A streamed snapshot: the batch of its message, then chunks handed to the node as it pulls
+   * them (the request is paused while it is behind); answered once the node has settled.
+   */
+  #stream(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const from = this.#sender(req, res)
+    if (from === undefined) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      const { counters } = this.#c
+      const label = { peer: from }
+      const body = new StreamBodyReader(this.#c.maxBodyBytes)
+      let chunks: ChunkQueue | undefined
+      let done = false
+      const finish = (err?: unknown): void => {
+        if (done) return
+        done = true
+        this.#streams.delete(end)
+        req.off('data', onData)
+        if (err === undefined) resolve()
+        else reject(err)
+      }
+      // The answer once the node settled (or at once, refused); the request is cut if unread.
+      const answer = (status: number, code: string, message: string): void => {
+        chunks?.dispose(new ClosedError('the snapshot stream was refused'))
+        if (status >= 300) this.#c.log.warn(`stream:${from}`, `did not take the snapshot streamed by node ${from}: ${message}`)
+        reply(req, res, status, status === 204 ? undefined : { code, message: message.slice(0, 200) }, !req.complete)
+        finish()
+      }
+      const end = (): void => {
+        chunks?.dispose(new ClosedError('the transport closed during the snapshot stream'))
+        req.destroy()
+        finish()
+      }
+      this.#streams.add(end)
+      const onHead = (batch: Buffer): void => {
+        const target = this.#c.target()
+        if (!target) throw new ClosedError('the transport is closed')
+        let m: Message
+        try {
+          const messages = decodeBatch(batch)
+          m = messages[0]
+          if (messages.length !== 1 || m.type !== MessageType.Snap || !m.snapshot || m.snapshot.data.byteLength !== 0) {
+            throw new ProtocolError('protocol', 'a streamed snapshot begins with one snapshot message without its data')
+          }
+        } catch (err) {
+          throw err instanceof ProtocolError ? err : new ProtocolError('decode', (err as Error).message)
+        }
+        try {
+          checkAddressing([m], from, target.self)
+        } catch (err) {
+          throw new ProtocolError('addressing', (err as Error).message)
+        }
+        const onSnapshot = target.handler.onSnapshot
+        if (!onSnapshot) return answer(501, 'UNSUPPORTED', `node ${target.self} takes no streamed snapshots`)
+        const queue = new ChunkQueue(from, {
+          pause: () => req.pause(),
+          resume: () => {
+            if (!done) req.resume()
+          },
+          abandoned: () => answer(500, 'REFUSED', 'the node stopped reading it'),
+          stalled: () => end(),
+        })
+        chunks = queue
+        let taken: Promise<void>
+        try {
+          taken = Promise.resolve(onSnapshot.call(target.handler, from, m, queue))
+        } catch (err) {
+          taken = Promise.reject(err)
+        }
+        taken.then(
+          () => {
+            if (done) return
+            if (!queue.complete) return answer(500, 'REFUSED', 'the node returned before the end of the stream')
+            counters.receivedMessages.inc(label, 1)
+            answer(204, '', '')
+          },
+          (err: unknown) => {
+            if (done) return
+            const e = err as { code?: unknown; message?: unknown }
+            answer(500, typeof e?.code === 'string' ? e.code : 'REFUSED', typeof e?.message === 'string' ? e.message : String(err))
+          },
+        )
+      }
+      const parts = {
+        head: onHead,
+        chunk: (data: Buffer) => chunks?.push(data),
+        end: () => chunks?.end(),
+      }
+      const onData = (bytes: Buffer): void => {
+        if (done) return
+        counters.receivedBytes.inc(label, bytes.byteLength)
+        try {
+          body.push(bytes, parts)
+        } catch (err) {
+          chunks?.dispose(new MalformedError(`the snapshot stream from node ${from} broke: ${(err as Error).message}`))
+          finish(err)
+        }
+      }
+      req.on('data', onData)
+      req.on('end', () => {
+        if (!body.ended) {
+          chunks?.dispose(new MalformedError(`the snapshot stream from node ${from} ended before its end marker`))
+          finish(new ProtocolError('protocol', 'the snapshot stream ended before its end marker'))
+        }
+      })
+      const broken = (): void => {
+        chunks?.dispose(new UnreachableError(from, `the snapshot stream from node ${from} broke: the connection closed`))
+        finish()
+      }
+      // Cut short mid-body, or the connection gone before the answer (the node may still be
+      // reading what was buffered: only then is its stream broken).
+      req.on('close', () => {
+        if (!req.complete) broken()
+      })
+      res.on('close', () => {
+        if (!res.writableEnded) broken()
+      })
+    })
   }
 
   #refuse(req: IncomingMessage, res: ServerResponse, r: Refusal): void {

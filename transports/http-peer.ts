@@ -1,19 +1,22 @@
 import http from 'node:http'
 import https from 'node:https'
-import { UnauthorizedError } from '../lib/errors.js'
+import { ClosedError, MalformedError, UnauthorizedError, UnreachableError } from '../lib/errors.js'
 import type { RaftLogger } from '../lib/raft/logger.js'
 import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
 import { newNonce, proof, verifyProof, type Hello } from './auth.js'
 import type { QuietLog, TransportCounters } from './http-metrics.js'
 import {
   drained,
+  lengthPrefix,
   SESSION_HEADER,
+  STREAM_END,
   packControl,
   parseHandshakeReply,
   parseSessionReply,
   snapshotHeader,
   unpackControl,
 } from './http-protocol.js'
+import { SnapshotRefusedError, STREAM_IDLE_MS, checkChunk } from './snapshot-stream.js'
 import { WIRE_VERSION, encodeBatch, withoutSnapshotData } from './wire.js'
 
 /** TLS material for HTTPS peers (PEM strings or buffers, as `node:tls` takes them). */
@@ -40,6 +43,8 @@ export interface HttpPeerOptions {
   readonly queueBytes: number
   readonly maxInflight: number
   readonly maxBatchBytes: number
+  /** The largest chunk of a streamed snapshot (the acceptor's `maxBodyBytes`). */
+  readonly maxChunkBytes: number
   readonly requestTimeoutMs: number
   readonly counters: TransportCounters
   readonly log: QuietLog
@@ -79,6 +84,7 @@ export class HttpPeer {
   readonly #mod: typeof http | typeof https
   readonly #agent: http.Agent
   readonly #snapshotAgent: http.Agent
+  readonly #streamAgent: http.Agent
   readonly #requests = new Set<http.ClientRequest>()
   readonly #label: { peer: NodeId }
   #queue: Message[] = []
@@ -88,6 +94,9 @@ export class HttpPeer {
   #snapshotInflight = false
   #session: { token: string; renewAt: number } | undefined
   #handshaking = false
+  #handshakeRun: Promise<void> | undefined
+  #handshakeError: Error | undefined
+  #streaming = false
   #retryAt = 0
   #backoffMs = 0
   #flushImmediate: NodeJS.Immediate | undefined
@@ -102,6 +111,7 @@ export class HttpPeer {
     const tls = secure && options.tls ? { ca: options.tls.ca as https.AgentOptions['ca'], ...(options.tls.mutual ? { key: options.tls.key, cert: options.tls.cert } : {}) } : {}
     this.#agent = new this.#mod.Agent({ keepAlive: true, maxSockets: options.maxInflight + 1, maxFreeSockets: options.maxInflight + 1, ...tls })
     this.#snapshotAgent = new this.#mod.Agent({ keepAlive: false, maxSockets: 1, ...tls })
+    this.#streamAgent = new this.#mod.Agent({ keepAlive: false, maxSockets: 1, ...tls })
   }
 
   /** The URL this peer is reached at. */
@@ -150,13 +160,156 @@ export class HttpPeer {
     this.#requests.clear()
     this.#agent.destroy()
     this.#snapshotAgent.destroy()
+    this.#streamAgent.destroy()
+  }
+
+  /**
+   * Streams a snapshot whose data comes from `chunks` (see `Transport.sendSnapshot`), after a
+   * handshake if there is no session yet; one at a time: a second call while one is under way rejects.
+   */
+  async streamSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.#closed) throw new ClosedError('the transport is closed')
+    if (this.#streaming) throw new UnreachableError(this.#o.id, `a streamed snapshot to node ${this.#o.id} is already under way`)
+    this.#streaming = true
+    try {
+      const token = await this.#token()
+      await this.#postStream(m, chunks, token)
+    } catch (err) {
+      if (!this.#closed) {
+        this.#o.counters.dropped.inc(this.#label, 1)
+        this.#o.log.warn(`stream:${this.#o.id}`, `${this.#o.self} → ${this.#o.id}: could not stream a snapshot: ${(err as Error)?.message ?? err}`)
+      }
+      throw err
+    } finally {
+      this.#streaming = false
+    }
+  }
+
+  /** The session's token, after a handshake if there is none (one renewed in the background otherwise). */
+  async #token(): Promise<string> {
+    const s = this.#session
+    if (s) {
+      if (s.renewAt <= performance.now()) this.#startHandshake()
+      return s.token
+    }
+    await this.#startHandshake()
+    if (this.#closed) throw new ClosedError('the transport is closed')
+    const now = this.#session as { token: string } | undefined
+    if (!now) throw this.#handshakeError ?? new UnreachableError(this.#o.id, `no session with node ${this.#o.id}`)
+    return now.token
+  }
+
+  #startHandshake(): Promise<void> {
+    this.#handshakeRun ??= this.#handshake().finally(() => {
+      this.#handshakeRun = undefined
+    })
+    return this.#handshakeRun
+  }
+
+  /** The POST of a streamed snapshot; settles with the answer, sent once the node settled. */
+  #postStream(m: Message, chunks: AsyncIterable<Uint8Array>, token: string): Promise<void> {
+    const { url, id } = this.#o
+    const limit = this.#o.maxChunkBytes
+    return new Promise<void>((resolve, reject) => {
+      const req = this.#mod.request({
+        agent: this.#streamAgent,
+        method: 'POST',
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port,
+        path: url.pathname.replace(/\/$/, '') + '/snapshot-stream',
+        headers: { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked', [SESSION_HEADER]: token },
+        // Reset by every byte either way: a receiver that reads slowly keeps the stream alive.
+        timeout: Math.max(STREAM_IDLE_MS, this.#o.requestTimeoutMs),
+      })
+      this.#requests.add(req)
+      let settled = false
+      let ended = false
+      const finish = (err?: unknown): void => {
+        if (settled) return
+        settled = true
+        this.#requests.delete(req)
+        if (err === undefined) return resolve()
+        req.destroy()
+        reject(err)
+      }
+      const broken = (why: string): Error => (this.#closed ? new ClosedError('the transport closed during the snapshot stream') : new UnreachableError(id, `the snapshot stream to node ${id} broke: ${why}`))
+      req.on('timeout', () => finish(broken(`no progress for ${STREAM_IDLE_MS} ms`)))
+      req.on('error', (err) => finish(broken(err.message)))
+      let answered = false
+      req.on('close', () => {
+        if (!answered) finish(broken('the connection closed before an answer'))
+      })
+      req.on('response', (res) => {
+        answered = true
+        const body: Buffer[] = []
+        let size = 0
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.byteLength
+          if (size > MAX_REPLY_BYTES) finish(new MalformedError(`node ${id} answered a snapshot stream at length`))
+          else body.push(chunk)
+        })
+        res.on('error', (err) => finish(broken(err.message)))
+        res.on('close', () => finish(broken('the answer was cut short')))
+        res.on('end', () => {
+          const status = res.statusCode ?? 0
+          if (status >= 200 && status < 300) {
+            if (!ended) return finish(new MalformedError(`node ${id} acknowledged a snapshot before its end`))
+            this.#o.counters.sentMessages.inc(this.#label, 1)
+            this.#backoffMs = 0
+            return finish()
+          }
+          if (status === 401 && this.#session?.token === token) this.#session = undefined
+          finish(new SnapshotRefusedError(id, `${status} ${describe({ status, body: Buffer.concat(body) })}`.trim()))
+        })
+      })
+      const write = (bytes: Uint8Array): boolean => {
+        this.#o.counters.sentBytes.inc(this.#label, bytes.byteLength)
+        return req.write(bytes)
+      }
+      // The body: the batch, each chunk pulled once the socket took the one before, the end.
+      const pump = async (): Promise<void> => {
+        const source = chunks[Symbol.asyncIterator]()
+        let sourceDone = false
+        try {
+          const batch = encodeBatch([withoutSnapshotData(m)])
+          write(lengthPrefix(batch.byteLength))
+          write(batch)
+          for (;;) {
+            const r = await source.next().catch((err: unknown) => {
+              sourceDone = true
+              throw err
+            })
+            if (settled) return
+            if (r.done) {
+              sourceDone = true
+              break
+            }
+            const chunk = checkChunk(r.value, limit)
+            write(lengthPrefix(chunk.byteLength))
+            // NB: no empty write, which a chunked request could take for its end.
+            const more = chunk.byteLength === 0 || write(chunk)
+            // Backpressure, and a turn of the event loop for the heartbeats meanwhile.
+            if (!more) await drained(req)
+            else await new Promise<void>((resolve) => setImmediate(resolve))
+            if (settled || req.destroyed) return
+          }
+          ended = true
+          write(lengthPrefix(STREAM_END))
+          req.end()
+        } finally {
+          if (!sourceDone) void source.return?.()?.catch(() => {})
+        }
+      }
+      pump().catch((err: unknown) => finish(err))
+    })
   }
 
   #flush(): void {
     this.#flushImmediate = undefined
     if (this.#closed) return
     const s = this.#session
-    if ((!s || s.renewAt <= performance.now()) && !this.#handshaking) void this.#handshake()
+    if ((!s || s.renewAt <= performance.now()) && !this.#handshaking) void this.#startHandshake()
     if (!s) return
     while (this.#inflight < this.#o.maxInflight && this.#queue.length > 0) void this.#post(this.#take(), s.token)
     if (this.#snapshot && !this.#snapshotInflight) {
@@ -250,6 +403,7 @@ export class HttpPeer {
 
   async #handshake(): Promise<void> {
     this.#handshaking = true
+    this.#handshakeError = undefined
     try {
       this.#session = await this.#openSession()
       this.#backoffMs = 0
@@ -257,6 +411,7 @@ export class HttpPeer {
     } catch (err) {
       if (this.#closed) return
       this.#session = undefined
+      this.#handshakeError = err instanceof UnauthorizedError ? err : new UnreachableError(this.#o.id, `no session with node ${this.#o.id}: ${(err as Error).message}`)
       if (err instanceof UnauthorizedError) {
         this.#o.log.warn(`handshake:${this.#o.id}:${err.reason}`, `${this.#o.self} → ${this.#o.id}: ${err.message}`)
       } else {

@@ -9,11 +9,13 @@
  * | `<path>/session`     | msgpack {@link SessionRequest}     | 200 msgpack {@link SessionReply}            |
  * | `<path>/messages`    | a wire batch (`encodeBatch`)       | 204                                         |
  * | `<path>/snapshot`    | u32 length, a wire batch of one snapshot message without its data, then the data | 204 |
+ * | `<path>/snapshot-stream` | chunked: u32 length and the same batch, then each chunk as a u32 length and its bytes, then the u32 {@link STREAM_END} | 204 once the node took it |
  *
  * Batches carry the session token in the {@link SESSION_HEADER} header. Refusals are answered with
  * a status (400 malformed, 401 no valid session or a failed proof, 403 another cluster or an
  * unknown node, 404 no such route, 405 not a POST, 413 too large, 503 closed) and a small JSON body
- * `{ code, reason?, message }`.
+ * `{ code, reason?, message }`. A streamed snapshot the node did not take is answered 500 (501 when
+ * the node takes none) with such a body.
  *
  * @module
  */
@@ -93,6 +95,95 @@ export function parseSessionReply(v: Record<string, unknown>): SessionReply {
 
 function isTtl(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v > 0
+}
+
+/** The length that ends a streamed snapshot's body (a chunk's length is at most `maxBodyBytes`, below it). */
+export const STREAM_END = 0xffff_ffff
+
+/** A u32 big-endian length prefix. */
+export function lengthPrefix(n: number): Uint8Array {
+  const h = new Uint8Array(4)
+  new DataView(h.buffer).setUint32(0, n)
+  return h
+}
+
+/**
+ * Cuts the body of a streamed snapshot (`<path>/snapshot-stream`) into its parts as the bytes
+ * come: the batch, each chunk with its boundaries, the end. Throws {@link MalformedError} (or
+ * {@link TooLargeError} for a part over `limit`) from {@link push}; nothing may follow the end.
+ */
+export class StreamBodyReader {
+  readonly #limit: number
+  readonly #parts: Buffer[] = []
+  #buffered = 0
+  // The length of the part being read, once its prefix is in.
+  #length = -1
+  #head = true
+  #ended = false
+
+  constructor(limit: number) {
+    this.#limit = Math.min(limit, STREAM_END - 1)
+  }
+
+  /** Whether the end marker has come. */
+  get ended(): boolean {
+    return this.#ended
+  }
+
+  /** Adds received bytes; calls back for each part completed, in order. */
+  push(bytes: Buffer, on: { head(batch: Buffer): void; chunk(data: Buffer): void; end(): void }): void {
+    if (bytes.byteLength === 0) return
+    if (this.#ended) throw new MalformedError('bytes after the end of a snapshot stream')
+    this.#parts.push(bytes)
+    this.#buffered += bytes.byteLength
+    for (;;) {
+      if (this.#length < 0) {
+        if (this.#buffered < 4) return
+        const n = this.#take(4).readUInt32BE(0)
+        if (n === STREAM_END && !this.#head) {
+          this.#ended = true
+          if (this.#buffered > 0) throw new MalformedError('bytes after the end of a snapshot stream')
+          on.end()
+          return
+        }
+        if (n > this.#limit) throw new TooLargeError(this.#head ? 'a snapshot batch' : 'a snapshot chunk', n, this.#limit)
+        this.#length = n
+      }
+      if (this.#buffered < this.#length) return
+      const part = this.#take(this.#length)
+      this.#length = -1
+      if (this.#head) {
+        this.#head = false
+        on.head(part)
+      } else on.chunk(part)
+    }
+  }
+
+  #take(n: number): Buffer {
+    this.#buffered -= n
+    const first = this.#parts[0]
+    if (first !== undefined && first.byteLength >= n) {
+      if (first.byteLength === n) this.#parts.shift()
+      else this.#parts[0] = first.subarray(n)
+      return first.subarray(0, n)
+    }
+    const out = Buffer.allocUnsafe(n)
+    let at = 0
+    while (at < n) {
+      const c = this.#parts[0]
+      const want = n - at
+      if (c.byteLength <= want) {
+        out.set(c, at)
+        at += c.byteLength
+        this.#parts.shift()
+      } else {
+        out.set(c.subarray(0, want), at)
+        this.#parts[0] = c.subarray(want)
+        at += want
+      }
+    }
+    return out
+  }
 }
 
 /** Splits a snapshot body into its batch (one message, data left out) and the data. */

@@ -5,7 +5,8 @@
  * Each link opens with a handshake (`POST <path>/handshake`, then `<path>/session` with a
  * secret; see `transports/auth.ts`) that checks the cluster id, both node ids and, with a secret,
  * that both sides know it; it yields a session token that every batch carries. Batches go over
- * keep-alive sockets, one POST per flush per peer; snapshots stream on a socket of their own.
+ * keep-alive sockets, one POST per flush per peer; snapshots, whole or streamed from the node's
+ * source (`sendSnapshot`), go on sockets of their own.
  * The protocol is described in `transports/http-protocol.ts`.
  *
  * @module
@@ -13,9 +14,10 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
+import { ClosedError, UnreachableError } from '../lib/errors.js'
 import { Metrics } from '../lib/metrics.js'
 import { silentLogger, type RaftLogger } from '../lib/raft/logger.js'
-import type { Message, NodeId } from '../lib/raft/types.js'
+import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
 import type { Transport, TransportHandler } from './transport.js'
 import { HttpAcceptor } from './http-acceptor.js'
 import { QuietLog, transportCounters, type TransportCounters } from './http-metrics.js'
@@ -24,8 +26,10 @@ import { HttpPeer, type HttpTlsOptions } from './http-peer.js'
 import { SessionTable } from './http-sessions.js'
 import { listenWithRetry } from './tcp-listen.js'
 import { Probes, type ProbeResult } from './probe.js'
+import type { SnapshotRefusedError } from './snapshot-stream.js'
 
 export type { HttpTlsOptions } from './http-peer.js'
+export { SnapshotRefusedError } from './snapshot-stream.js'
 
 /** Options of an {@link HttpTransport}. */
 export interface HttpTransportOptions {
@@ -266,6 +270,28 @@ export class HttpTransport implements Transport {
   }
 
   /**
+   * Streams a snapshot to `to` as one chunked `POST <path>/snapshot-stream` on a socket of its
+   * own, pulling the next chunk of `chunks` only once the socket took the previous one (see
+   * {@link Transport.sendSnapshot}). The data of `message` is ignored. Rejects with a
+   * {@link SnapshotRefusedError} when the peer did not take it, an `UnreachableError` when the
+   * connection failed or made no progress for 60 s, a `ClosedError` when this transport closed,
+   * a `TooLargeError` for a chunk over `maxBodyBytes`, or the error `chunks` threw. A chunk must
+   * not change once yielded.
+   */
+  sendSnapshot(to: NodeId, message: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError('the transport is closed'))
+    if (this.#self === undefined) return Promise.reject(new TypeError('the transport has not started'))
+    if (message?.type !== MessageType.Snap || !message.snapshot) return Promise.reject(new TypeError('sendSnapshot sends a Snap message'))
+    let peer = this.#peers.get(to)
+    if (!peer) {
+      const url = this.#addresses.get(to)
+      if (!url) return Promise.reject(new UnreachableError(to, `node ${to} is not a known peer`))
+      peer = this.#newPeer(to, url)
+    }
+    return peer.streamSnapshot(message, chunks)
+  }
+
+  /**
    * Learns where a peer is: `http://host:port` or `https://host:port`, optionally with the path
    * it answers under (default: this transport's). Only peers added here are accepted.
    */
@@ -314,6 +340,7 @@ export class HttpTransport implements Transport {
     if (this.#unknownImmediate) clearImmediate(this.#unknownImmediate)
     for (const p of this.#peers.values()) p.close()
     this.#peers.clear()
+    this.#acceptor.close()
     this.#sessions.clear()
     await this.#listening?.catch(() => {})
     const server = this.#ownServer
@@ -337,6 +364,7 @@ export class HttpTransport implements Transport {
       queueBytes: this.#o.queueBytes,
       maxInflight: this.#o.maxInflight,
       maxBatchBytes: Math.min(this.#o.maxBodyBytes, 4 * 1024 * 1024),
+      maxChunkBytes: this.#o.maxBodyBytes,
       requestTimeoutMs: this.#o.requestTimeoutMs,
       counters: this.#counters,
       log: this.#log,
@@ -384,6 +412,9 @@ export class HttpTransport implements Transport {
     // picks a socket this side is closing.
     server.keepAliveTimeout = 65_000
     server.headersTimeout = 66_000
+    // No bound on a whole request: a streamed snapshot takes as long as it takes, and request
+    // bodies have idle timeouts of their own.
+    server.requestTimeout = 0
     // Not HTTP, or broken HTTP: say so if the socket can still hear it, and close.
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // As Node's own handler: no 400 on a socket whose current answer has begun (it would

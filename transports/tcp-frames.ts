@@ -37,8 +37,16 @@ export enum FrameKind {
   SnapBegin = 7,
   /** The next bytes of the snapshot data. */
   SnapChunk = 8,
-  /** Acceptor → dialer: the snapshot is in, whole, and delivered. */
+  /** Acceptor → dialer: the snapshot is in, whole, and delivered (or, streamed, taken by the node). */
   SnapAck = 9,
+  /** A streamed snapshot begins: the batch of its message without the data. */
+  StreamBegin = 10,
+  /** One chunk of a streamed snapshot, as the sender's source yielded it (possibly empty). */
+  StreamChunk = 11,
+  /** A streamed snapshot's last chunk has gone (empty payload). */
+  StreamEnd = 12,
+  /** Acceptor → dialer: the streamed snapshot was not taken: `{ message }`, then the acceptor closes. */
+  StreamRefused = 13,
 }
 
 /** The header: payload length (4 bytes) and kind (1 byte). */

@@ -1,15 +1,17 @@
 /**
  * The acceptor's side of a TCP link: the handshake (check the Hello, challenge, check the proof),
- * then frames from the authenticated peer: batches, and snapshots reassembled from their chunks.
+ * then frames from the authenticated peer: batches, snapshots reassembled from their chunks, and
+ * streamed snapshots handed to the node chunk by chunk as it pulls them.
  * Whatever goes wrong closes this connection only, with a reason for the transport to log and count.
  *
  * @module
  */
 import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
-import { UnauthorizedError } from '../lib/errors.js'
-import type { Message, NodeId } from '../lib/raft/types.js'
+import { ClosedError, MalformedError, UnauthorizedError, UnreachableError } from '../lib/errors.js'
+import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
 import { checkHello, newNonce, proof, verifyProof, type HandshakeOptions, type Hello } from './auth.js'
+import { ChunkQueue } from './snapshot-stream.js'
 import { FrameError, FrameKind, FrameReader, MAX_HANDSHAKE_FRAME, frame, packControl, unpackControl, type Frame } from './tcp-frames.js'
 import { checkAddressing, decodeBatch } from './wire.js'
 
@@ -31,6 +33,13 @@ export interface InboundHost extends HandshakeOptions {
   isKnown(id: NodeId): boolean
   /** A batch from an authenticated peer, checked and addressed to this node. */
   deliver(from: NodeId, messages: Message[], bytes: number): void
+  /**
+   * A streamed snapshot from an authenticated peer (its message checked and addressed to this
+   * node): the node's promise, or undefined when the node takes no streamed snapshots.
+   */
+  stream(from: NodeId, message: Message, chunks: ChunkQueue): Promise<void> | undefined
+  /** Counts what a streamed snapshot brought. */
+  received(from: NodeId, messages: number, bytes: number): void
   /** The handshake failed: count and log. */
   refused(reason: string, message: string): void
   /** A frame broke the protocol: count and log. */
@@ -47,6 +56,12 @@ interface SnapshotInProgress {
   readonly data: Buffer
 }
 
+interface StreamInProgress {
+  readonly chunks: ChunkQueue
+  /** The sender's StreamEnd came: no frame may follow. */
+  ended: boolean
+}
+
 /** One accepted connection. */
 export class InboundConnection {
   readonly #socket: Socket
@@ -57,6 +72,7 @@ export class InboundConnection {
   #serverNonce: Uint8Array | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
   #snapshot: SnapshotInProgress | undefined
+  #stream: StreamInProgress | undefined
   /** The authenticated peer, once the handshake is done. */
   peer: NodeId | undefined
 
@@ -72,8 +88,9 @@ export class InboundConnection {
     socket.on('close', () => this.#onClose())
   }
 
-  /** Closes the connection now. */
+  /** Closes the connection now; a streamed snapshot in flight fails with a {@link ClosedError}. */
   close(): void {
+    this.#failStream(new ClosedError('the transport closed during the snapshot stream'))
     this.#socket.destroy()
   }
 
@@ -89,6 +106,13 @@ export class InboundConnection {
       case 'auth':
         return kind === FrameKind.Auth ? MAX_HANDSHAKE_FRAME : 0
       case 'open':
+        if (this.#stream) {
+          // A stream's connection carries the stream only, and nothing after its end.
+          if (this.#stream.ended) return 0
+          if (kind === FrameKind.StreamChunk) return this.#host.maxFrameBytes
+          return kind === FrameKind.StreamEnd ? 1 : 0
+        }
+        if (kind === FrameKind.StreamBegin) return this.#snapshot ? 0 : this.#host.maxFrameBytes
         if (kind === FrameKind.Batch) return this.#snapshot ? 0 : this.#host.maxFrameBytes
         if (kind === FrameKind.SnapBegin) return this.#snapshot ? 0 : this.#host.maxFrameBytes
         if (kind === FrameKind.SnapChunk) return this.#snapshot ? Math.max(1, Math.min(this.#host.maxFrameBytes, this.#snapshot.total - this.#snapshot.received)) : 0
@@ -108,6 +132,7 @@ export class InboundConnection {
       const message = err instanceof Error ? err.message : String(err)
       if (this.#state !== 'open') return this.#refuse('protocol', 'protocol', message)
       this.#host.malformed(err instanceof FrameError ? err.reason : 'decode', message, this.peer)
+      this.#failStream(new MalformedError(`the snapshot stream from node ${this.peer} broke: ${message}`))
       this.#shut(false)
     }
   }
@@ -129,6 +154,15 @@ export class InboundConnection {
         return this.#onSnapBegin(f.payload)
       case FrameKind.SnapChunk:
         return this.#onSnapChunk(f.payload)
+      case FrameKind.StreamBegin:
+        return this.#onStreamBegin(f.payload)
+      case FrameKind.StreamChunk:
+        this.#host.received(this.peer!, 0, f.payload.byteLength)
+        return this.#stream!.chunks.push(f.payload)
+      case FrameKind.StreamEnd:
+        if (f.payload.byteLength !== 0) throw new FrameError('protocol', 'a StreamEnd frame carries nothing')
+        this.#stream!.ended = true
+        return this.#stream!.chunks.end()
       default:
         throw new FrameError('protocol', `unexpected ${FrameKind[f.kind]} frame`)
     }
@@ -190,6 +224,59 @@ export class InboundConnection {
     this.#socket.write(frame(FrameKind.SnapAck, packControl({})))
   }
 
+  #onStreamBegin(payload: Buffer): void {
+    const messages = decodeBatch(payload)
+    const from = this.peer!
+    addressed(messages, from, this.#host.self)
+    const m = messages[0]
+    if (messages.length !== 1 || m.type !== MessageType.Snap || !m.snapshot || m.snapshot.data.byteLength !== 0) {
+      throw new FrameError('protocol', 'a streamed snapshot begins with one snapshot message without its data')
+    }
+    const socket = this.#socket
+    const chunks = new ChunkQueue(from, {
+      pause: () => socket.pause(),
+      resume: () => {
+        if (!this.#isClosed()) socket.resume()
+      },
+      abandoned: () => this.#refuseStream('the node stopped reading it'),
+      stalled: () => this.#shut(false),
+    })
+    this.#stream = { chunks, ended: false }
+    this.#host.received(from, 0, payload.byteLength)
+    const taken = this.#host.stream(from, m, chunks)
+    if (!taken) {
+      this.#refuseStream('it takes no streamed snapshots')
+      return
+    }
+    taken.then(
+      () => {
+        if (this.#isClosed() || this.#stream?.chunks !== chunks) return
+        chunks.dispose(new ClosedError('the node settled'))
+        if (!chunks.complete) {
+          this.#refuseStream('the node returned before the end of the stream')
+          return
+        }
+        this.#host.received(from, 1, 0)
+        this.#socket.write(frame(FrameKind.SnapAck, packControl({})))
+        this.#shut(true)
+      },
+      (err: unknown) => this.#refuseStream(err instanceof Error ? err.message : String(err)),
+    )
+  }
+
+  /** Tells the sender that the streamed snapshot was not taken, and closes. */
+  #refuseStream(message: string): void {
+    if (this.#isClosed()) return
+    this.#failStream(new ClosedError('the snapshot stream was refused'))
+    this.#socket.write(frame(FrameKind.StreamRefused, packControl({ message: message.slice(0, 200) })))
+    this.#shut(true)
+  }
+
+  /** The stream in flight, if the node may still be reading it, throws `err`; its timers go. */
+  #failStream(err: Error): void {
+    this.#stream?.chunks.dispose(err)
+  }
+
   #refuse(label: string, reason: UnauthorizedError['reason'], message: string): void {
     if (this.#state === 'closed') return
     this.#host.refused(label, message)
@@ -215,6 +302,8 @@ export class InboundConnection {
   }
 
   #onClose(): void {
+    const from = this.peer ?? 0
+    this.#failStream(new UnreachableError(from, `the snapshot stream from node ${from} broke: the connection closed`))
     this.#state = 'closed'
     clearTimeout(this.#timer)
     this.#timer = undefined

@@ -1,18 +1,20 @@
 /**
  * The sending side of the TCP transport toward one peer: a bounded queue, one persistent
  * connection that carries batches (what `send` got in one turn of the event loop goes out as one
- * frame), reconnection with capped exponential backoff and jitter, and snapshots streamed on a
- * connection of their own so that they never hold up heartbeats.
+ * frame), reconnection with capped exponential backoff and jitter, and snapshots (whole, or
+ * streamed from the node's source) on a connection of their own so that they never hold up
+ * heartbeats.
  *
  * @module
  */
 import type { Socket } from 'node:net'
 import type { ConnectionOptions } from 'node:tls'
-import { UnauthorizedError } from '../lib/errors.js'
+import { ClosedError, MalformedError, UnauthorizedError, UnreachableError } from '../lib/errors.js'
 import type { RaftLogger } from '../lib/raft/logger.js'
 import type { Message, NodeId } from '../lib/raft/types.js'
 import { dial, PeerRefusedError, type TcpAddress } from './tcp-dial.js'
-import { FrameKind, FrameReader, MAX_HANDSHAKE_FRAME, SNAPSHOT_CHUNK_BYTES, frame, frameHeader } from './tcp-frames.js'
+import { SnapshotRefusedError, STREAM_IDLE_MS, checkChunk } from './snapshot-stream.js'
+import { FrameKind, FrameReader, MAX_HANDSHAKE_FRAME, SNAPSHOT_CHUNK_BYTES, frame, frameHeader, unpackControl, type Frame } from './tcp-frames.js'
 import { encodeBatch, withoutSnapshotData } from './wire.js'
 
 /** What a peer link needs from its transport. */
@@ -73,6 +75,8 @@ export class PeerLink {
   #snapshotBusy = false
   #snapshotNext: Message | undefined
   #snapshotSocket: Socket | undefined
+  #streaming = false
+  #streamSocket: Socket | undefined
 
   constructor(id: NodeId, address: TcpAddress, host: PeerHost) {
     this.id = id
@@ -134,6 +138,27 @@ export class PeerLink {
     void this.#streamSnapshot(m)
   }
 
+  /**
+   * Streams a snapshot whose data comes from `chunks` on a connection of its own (see
+   * `Transport.sendSnapshot`); one at a time: a second call while one is under way rejects.
+   */
+  async streamSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.#state === 'closed') throw new ClosedError('the transport is closed')
+    if (this.#streaming) throw new UnreachableError(this.id, `a streamed snapshot to node ${this.id} is already under way`)
+    this.#streaming = true
+    try {
+      await this.#writeStream(m, chunks)
+    } catch (err) {
+      if (!this.#isClosed()) {
+        this.#host.dropped(this.id, 1)
+        this.#host.logger.warn(`${this.#host.self} could not stream a snapshot to node ${this.id}: ${(err as Error)?.message ?? err}`)
+      }
+      throw err
+    } finally {
+      this.#streaming = false
+    }
+  }
+
   /** Stops everything; what is queued is dropped without a word (the node is closing). */
   close(): void {
     this.#state = 'closed'
@@ -142,6 +167,7 @@ export class PeerLink {
     this.#flushImmediate = undefined
     this.#socket?.destroy()
     this.#snapshotSocket?.destroy()
+    this.#streamSocket?.destroy()
     this.#socket = undefined
     this.#snapshotNext = undefined
     this.#clearQueue()
@@ -354,4 +380,115 @@ export class PeerLink {
       if (this.#snapshotSocket === socket) this.#snapshotSocket = undefined
     }
   }
+
+  async #writeStream(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const limit = this.#host.maxFrameBytes
+    const head = encodeBatch([withoutSnapshotData(m)])
+    if (head.byteLength > limit) throw new MalformedError('the snapshot message is over the frame limit')
+    let socket: Socket
+    try {
+      socket = await dial(this.#dialOptions(this.#address), (s) => {
+        this.#streamSocket = s
+        this.#host.track(s)
+      })
+    } catch (err) {
+      if (this.#isClosed()) throw new ClosedError('the transport closed during the snapshot stream')
+      if (err instanceof UnauthorizedError) throw err
+      throw new UnreachableError(this.id, `cannot reach node ${this.id} for a snapshot: ${(err as Error).message}`)
+    }
+    let source: AsyncIterator<Uint8Array> | undefined
+    // Whether the source is finished with (done, or it threw): it is told to stop otherwise.
+    let sourceDone = false
+    try {
+      if (this.#isClosed()) throw new ClosedError('the transport closed during the snapshot stream')
+      // Reset by every byte either way: a receiver that reads slowly keeps the stream alive.
+      socket.setTimeout(STREAM_IDLE_MS, () => socket.destroy(new Error(`no progress for ${STREAM_IDLE_MS} ms`)))
+      // The receiver's one word on this link: taken (SnapAck) or refused. It settles this promise,
+      // as does the end of the connection.
+      let lastError: Error | undefined
+      socket.on('error', (err) => (lastError = err))
+      const reader = new FrameReader((kind) => (kind === FrameKind.SnapAck || kind === FrameKind.StreamRefused ? MAX_HANDSHAKE_FRAME : 0))
+      let ended = false
+      const answer = new Promise<void>((resolve, reject) => {
+        const onFrame = (f: Frame): void => {
+          if (f.kind === FrameKind.StreamRefused) {
+            const r = unpackControl(f.payload)
+            reject(new SnapshotRefusedError(this.id, typeof r.message === 'string' ? r.message.slice(0, 200) : 'no reason given'))
+          } else if (!ended) reject(new MalformedError(`node ${this.id} acknowledged a snapshot before its end`))
+          else resolve()
+        }
+        socket.on('data', (bytes: Buffer) => {
+          try {
+            reader.push(bytes, onFrame)
+          } catch (err) {
+            reject(new MalformedError(`node ${this.id} answered a snapshot stream with a bad frame: ${(err as Error).message}`))
+          }
+        })
+        socket.on('close', () => {
+          if (this.#isClosed()) reject(new ClosedError('the transport closed during the snapshot stream'))
+          else reject(new UnreachableError(this.id, `the snapshot stream to node ${this.id} broke: ${lastError?.message ?? 'the connection closed'}`))
+        })
+      })
+      answer.catch(() => {})
+      // While the stream goes on, any word from the receiver ends it.
+      const stop = answer.then(() => {
+        throw new MalformedError(`node ${this.id} acknowledged a snapshot before its end`)
+      })
+      stop.catch(() => {})
+      const write = (kind: FrameKind, payload: Uint8Array): boolean => {
+        socket.cork()
+        socket.write(frameHeader(kind, payload.byteLength))
+        const more = payload.byteLength === 0 || socket.write(payload)
+        socket.uncork()
+        this.#host.sent(this.id, 0, payload.byteLength + 5)
+        return more
+      }
+      write(FrameKind.StreamBegin, head)
+      source = chunks[Symbol.asyncIterator]()
+      const it = source
+      for (;;) {
+        const pulled = it.next().catch((err: unknown) => {
+          sourceDone = true
+          throw err
+        })
+        const r = await Promise.race([pulled, stop])
+        if (r.done) {
+          sourceDone = true
+          break
+        }
+        const chunk = checkChunk(r.value, limit)
+        if (!write(FrameKind.StreamChunk, chunk)) {
+          // Backpressure: the next chunk is pulled once the kernel has taken this one.
+          await Promise.race([drained(socket), stop])
+          if (socket.destroyed) await stop
+        }
+        // A turn of the event loop between chunks even when the socket takes them at once (TLS
+        // encrypts each one synchronously): heartbeats go out meanwhile.
+        else await Promise.race([new Promise<void>((resolve) => setImmediate(resolve)), stop])
+      }
+      ended = true
+      write(FrameKind.StreamEnd, new Uint8Array(0))
+      await answer
+      this.#host.sent(this.id, 1, 0)
+      socket.end()
+    } finally {
+      if (source && !sourceDone) void source.return?.()?.catch(() => {})
+      this.#host.untrack(socket)
+      socket.destroy()
+      if (this.#streamSocket === socket) this.#streamSocket = undefined
+    }
+  }
+}
+
+/** Resolves once the socket drained (or closed: the caller then finds out why). */
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done)
+      socket.off('close', done)
+      resolve()
+    }
+    socket.on('drain', done)
+    socket.on('close', done)
+  })
 }

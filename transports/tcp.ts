@@ -3,12 +3,14 @@
  * nodes, each link opened by a mutually authenticated handshake. See docs/transports.md.
  *
  * Each node dials one connection per peer and only sends on it; it receives on the connections its
- * peers dialed (one stream per direction). Snapshots go on a connection of their own.
+ * peers dialed (one stream per direction). Snapshots, whole or streamed, go on a connection of
+ * their own.
  *
  * @module
  */
 import { createServer as createNetServer, type Server, type Socket } from 'node:net'
 import { createServer as createTlsServer, type ConnectionOptions, type TlsOptions } from 'node:tls'
+import { ClosedError, UnreachableError } from '../lib/errors.js'
 import { Metrics, type Counter } from '../lib/metrics.js'
 import { silentLogger, type RaftLogger } from '../lib/raft/logger.js'
 import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
@@ -19,9 +21,11 @@ import { listenWithRetry } from './tcp-listen.js'
 import { PeerLink, type PeerHost } from './tcp-peer.js'
 import { Probes, type ProbeResult } from './probe.js'
 import type { Transport, TransportHandler } from './transport.js'
+import type { SnapshotRefusedError } from './snapshot-stream.js'
 
 export type { TcpAddress } from './tcp-dial.js'
 export { parseAddress } from './tcp-address.js'
+export { SnapshotRefusedError } from './snapshot-stream.js'
 
 /** TLS for every link (`node:tls` options). With `mutual`, each side presents a certificate the other checks. */
 export interface TcpTlsOptions {
@@ -256,6 +260,23 @@ export class TcpTransport implements Transport {
     if (rest.length > 0) link.send(rest)
   }
 
+  /**
+   * Streams a snapshot to `to` on a connection of its own, pulling the next chunk of `chunks`
+   * only once the socket took the previous one (see {@link Transport.sendSnapshot}). The data
+   * of `message` is ignored. Rejects with a {@link SnapshotRefusedError} when the peer did not
+   * take it, an `UnreachableError` when the connection failed or made no progress for 60 s, a
+   * `ClosedError` when this transport closed, a `TooLargeError` for a chunk over
+   * `maxFrameBytes`, or the error `chunks` threw. A chunk must not change once yielded.
+   */
+  sendSnapshot(to: NodeId, message: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError('the transport is closed'))
+    if (this.#self === undefined) return Promise.reject(new TypeError('the transport has not started'))
+    if (message?.type !== MessageType.Snap || !message.snapshot) return Promise.reject(new TypeError('sendSnapshot sends a Snap message'))
+    const link = this.#link(to)
+    if (!link) return Promise.reject(new UnreachableError(to, `node ${to} is not a known peer`))
+    return link.streamSnapshot(message, chunks)
+  }
+
   /** Learns where a peer listens: `host:port`, `tcp://`, `tls://` or `http://host:port`. */
   addPeer(id: NodeId, address: string): void {
     if (!Number.isSafeInteger(id) || id <= 0) throw new TypeError('a node id is a positive integer')
@@ -381,6 +402,22 @@ export class TcpTransport implements Transport {
         } catch (err) {
           this.#logger.error(`${self} failed to take messages from node ${from}: ${(err as Error).message}`)
         }
+      },
+      stream: (from, message, chunks) => {
+        const handler = this.#handler!
+        if (this.#closed || !handler.onSnapshot) return undefined
+        let taken: Promise<void>
+        try {
+          taken = Promise.resolve(handler.onSnapshot(from, message, chunks))
+        } catch (err) {
+          taken = Promise.reject(err)
+        }
+        taken.catch((err: unknown) => this.#logger.warn(`${self} did not take the snapshot streamed by node ${from}: ${(err as Error)?.message ?? err}`))
+        return taken
+      },
+      received: (from, messages, bytes) => {
+        if (messages > 0) c.receivedMessages.inc({ peer: from }, messages)
+        if (bytes > 0) c.receivedBytes.inc({ peer: from }, bytes)
       },
       refused: (reason, message) => {
         c.refused.inc({ reason })

@@ -20,6 +20,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { EntryType, makeMessage, MessageType, type Message, type NodeId } from '../../lib/raft/types.js'
 import type { Transport, TransportHandler } from '../../transports/transport.js'
+import { streamConformance } from './conformance-stream.js'
 
 /** How a foreign transport is wrong. */
 export type ForeignKind =
@@ -358,6 +359,8 @@ export function transportConformance(name: string, factory: TransportFactory): v
         await set.close()
       }
     })
+
+    streamConformance(t, { factory, started, waitFor, appendMessage })
 
     t.test('closes cleanly', async (t) => {
       const before = netResources()
