@@ -27,6 +27,9 @@ export interface AcceptorContext {
 
 const CONTROL_LIMIT = 4096
 
+/** How long the rest of a refused stream's body is read (and dropped) before the connection is cut. */
+const REFUSED_DRAIN_MS = 5000
+
 type Refusal = { status: number; code: string; reason?: string; message: string; malformed?: MalformedReason }
 
 /** The `reason` label of `metastore_transport_malformed_frames_total` (as the TCP transport's). */
@@ -202,8 +205,17 @@ export class HttpAcceptor {
       const answer = (status: number, code: string, message: string): void => {
         chunks?.dispose(new ClosedError('the snapshot stream was refused'))
         if (status >= 300) this.#c.log.warn(`stream:${from}`, `did not take the snapshot streamed by node ${from}: ${message}`)
-        reply(req, res, status, status === 204 ? undefined : { code, message: message.slice(0, 200) }, !req.complete)
+        // The connection is kept: closing it with the sender's bytes unread would reset it, and the
+        // sender could lose the answer. The rest of the body is read and dropped until the sender,
+        // having read the answer, hangs up (or for a few seconds at most).
+        reply(req, res, status, status === 204 ? undefined : { code, message: message.slice(0, 200) })
         finish()
+        if (!req.complete) {
+          const cut = setTimeout(() => req.destroy(), REFUSED_DRAIN_MS)
+          cut.unref()
+          req.once('close', () => clearTimeout(cut))
+          req.resume()
+        }
       }
       const end = (): void => {
         chunks?.dispose(new ClosedError('the transport closed during the snapshot stream'))
