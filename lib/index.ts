@@ -44,6 +44,7 @@ export type { TcpTransportOptions, TcpTlsOptions, TcpAddress } from '../transpor
 export { encodeBatch, decodeBatch, WIRE_VERSION } from '../transports/wire.js'
 export { HttpTransport } from '../transports/http.js'
 export type { HttpTransportOptions, HttpTlsOptions } from '../transports/http.js'
+export { SnapshotRefusedError } from '../transports/snapshot-stream.js'
 export { InProcessNetwork } from '../transports/inprocess.js'
 export type { InProcessNetworkOptions } from '../transports/inprocess.js'
 export { Metrics, Counter, Gauge, Histogram } from './metrics.js'

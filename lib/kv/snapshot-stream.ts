@@ -15,7 +15,7 @@ import { pack, unpack } from './records.js'
 /** The stream's name, in its header. */
 export const SNAPSHOT_FORMAT = 'metastore-kv-snapshot'
 /** The stream's version, in its header; a reader refuses other versions. */
-export const SNAPSHOT_VERSION = 1
+export const SNAPSHOT_VERSION = 2
 
 /** Default upper bound of a data chunk's records, in bytes (a single larger record gets a chunk of its own). */
 export const DEFAULT_CHUNK_BYTES = 1 << 20
@@ -27,31 +27,43 @@ export interface SnapshotHeader {
   readonly compactRevision: number
 }
 
-/** Encodes `records` as a snapshot stream. */
+/** Encodes `records`, which come in batches, as a snapshot stream. */
 export async function* encodeSnapshot(
   header: SnapshotHeader,
-  records: AsyncIterable<[Uint8Array, Uint8Array]>,
+  records: AsyncIterable<ReadonlyArray<readonly [Uint8Array, Uint8Array]>>,
   chunkBytes: number = DEFAULT_CHUNK_BYTES,
 ): AsyncGenerator<Uint8Array> {
   yield pack({ kind: 'header', format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, ...header })
   const hash = createHash('sha256')
-  let pairs: Uint8Array[] = []
+  // A data chunk's records are one byte string: per record, the key's length (4 bytes, big
+  // endian), the key, the value's length, the value. Packing that is one copy per record.
+  let block = Buffer.allocUnsafe(chunkBytes + 64)
   let size = 0
+  let inBlock = 0
   let count = 0
   const flush = (): Uint8Array => {
-    const chunk = pack({ kind: 'data', pairs })
+    const chunk = pack({ kind: 'data', count: inBlock, records: block.subarray(0, size) })
     hash.update(chunk)
-    pairs = []
     size = 0
+    inBlock = 0
     return chunk
   }
-  for await (const [key, value] of records) {
-    pairs.push(key, value)
-    count++
-    size += key.byteLength + value.byteLength + 10
-    if (size >= chunkBytes) yield flush()
+  for await (const batch of records) {
+    for (const [key, value] of batch) {
+      const need = 8 + key.byteLength + value.byteLength
+      if (size > 0 && size + need > chunkBytes) yield flush()
+      if (need > block.byteLength) block = Buffer.allocUnsafe(need)
+      block.writeUInt32BE(key.byteLength, size)
+      block.set(key, size + 4)
+      size += 4 + key.byteLength
+      block.writeUInt32BE(value.byteLength, size)
+      block.set(value, size + 4)
+      size += 4 + value.byteLength
+      inBlock++
+      count++
+    }
   }
-  if (pairs.length > 0) yield flush()
+  if (inBlock > 0) yield flush()
   yield pack({ kind: 'end', records: count, sha256: plain(hash.digest()) })
 }
 
@@ -64,6 +76,28 @@ export type SnapshotChunk =
 function count(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new InvalidSnapshotError(`${what} is not a count`)
   return value
+}
+
+/** The `n` records of a data chunk's byte string (views into it). */
+function splitRecords(block: Uint8Array, n: number): Array<readonly [Uint8Array, Uint8Array]> {
+  const view = new DataView(block.buffer, block.byteOffset, block.byteLength)
+  const out: Array<readonly [Uint8Array, Uint8Array]> = new Array(n)
+  let at = 0
+  const take = (): Uint8Array => {
+    if (at + 4 > block.byteLength) throw new InvalidSnapshotError('malformed data chunk: a length runs past its end')
+    const length = view.getUint32(at)
+    at += 4
+    if (at + length > block.byteLength) throw new InvalidSnapshotError('malformed data chunk: a record runs past its end')
+    const bytes = block.subarray(at, at + length)
+    at += length
+    return bytes
+  }
+  for (let i = 0; i < n; i++) {
+    const key = take()
+    out[i] = [key, take()]
+  }
+  if (at !== block.byteLength) throw new InvalidSnapshotError('malformed data chunk: bytes after its records')
+  return out
 }
 
 /** Checks a stream chunk by chunk: order, shapes, record count and checksum. */
@@ -104,11 +138,11 @@ export class SnapshotReader {
       return { kind: 'header', header: this.#header }
     }
     if (raw.kind === 'data') {
-      const flat = raw.pairs
-      if (!Array.isArray(flat) || flat.length % 2 !== 0 || !flat.every(isBytes)) throw new InvalidSnapshotError('malformed data chunk')
+      const block = raw.records
+      const n = raw.count
+      if (!isBytes(block) || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new InvalidSnapshotError('malformed data chunk')
       this.#hash.update(chunk)
-      const pairs: Array<readonly [Uint8Array, Uint8Array]> = []
-      for (let i = 0; i < flat.length; i += 2) pairs.push([plain(flat[i] as Uint8Array), plain(flat[i + 1] as Uint8Array)])
+      const pairs = splitRecords(plain(block), n)
       this.#records += pairs.length
       return { kind: 'data', pairs }
     }
