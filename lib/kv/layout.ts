@@ -2,7 +2,7 @@
  * Where the state machine keeps its data in the caller's database, and how its keys are built.
  *
  * ```
- * <prefix>!head          'head' -> { current, pending }   which generation is live
+ * <prefix>!head          'head' -> { current, pending, staged? }   which generation is live
  * <prefix>!g<N>!meta      'state' -> applied index, revision, compact revision, ...
  * <prefix>!g<N>!key       user key -> the key's current value and metadata   (live keys only)
  * <prefix>!g<N>!rev       revision(8) sub(4) -> the key-value written there   (history, by revision)
@@ -13,7 +13,8 @@
  * ```
  *
  * A restore writes a new generation next to the live one and switches `head` in one write, so a
- * crash leaves one or the other; `head.pending` lists generations to be cleared.
+ * crash leaves one or the other; `head.pending` lists generations to be cleared, and
+ * `head.staged` a complete snapshot written beside the live state, waiting to be installed.
  *
  * @module
  */
