@@ -66,7 +66,9 @@ function get(port: number, path: string): Promise<string> {
 // /raft go to the transport, everything else to the app.
 const services: Service[] = []
 for (const id of [1, 2, 3]) {
-  const server = http.createServer(app(id))
+  // No whole-request timeout: a snapshot streamed to a new member can take longer than Node's
+  // default of 5 minutes on a large data set (the transport has its own idle timeouts).
+  const server = http.createServer({ requestTimeout: 0 }, app(id))
   const transport = new HttpTransport({ server, path: '/raft', clusterId: CLUSTER, secret: SECRET })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   services.push({ id, server, transport })

@@ -14,13 +14,19 @@ interface WriteHooks {
   _del(key: unknown, options: { sync?: boolean }): Promise<void>
   _batch(operations: ReadonlyArray<{ type: 'put' | 'del'; key: unknown; value?: unknown }>, options: { sync?: boolean }): Promise<void>
   _clear(options: Record<string, unknown>): Promise<void>
+  _get(key: unknown, options: unknown): Promise<unknown>
+  _getMany(keys: unknown[], options: unknown): Promise<unknown[]>
 }
 
 function crashedError(): Error {
   return Object.assign(new Error('the node crashed: its database takes no more writes'), { code: 'LEVEL_DATABASE_NOT_OPEN' })
 }
 
-/** Counts the writes under way (handed to an engine and not finished), across databases. */
+/**
+ * Counts the writes under way (handed to an engine and not finished), across databases, and the
+ * point reads: a virtual clock waits for both, since LevelDB serves them on its thread pool in real
+ * time (a read that takes real time must not look, in virtual time, like a node that stalled).
+ */
 export class WriteTracker {
   #inFlight = 0
 
@@ -65,6 +71,12 @@ function interceptWrites(
   hooks._del = (key, options) => guard(options?.sync === true, () => del(key, options))
   hooks._batch = (operations, options) => guard(options?.sync === true, () => batch(operations, options))
   hooks._clear = (options) => guard(false, () => clear(options))
+  if (tracker) {
+    const get = hooks._get.bind(db)
+    const getMany = hooks._getMany.bind(db)
+    hooks._get = (key, options) => tracker.track(get(key, options))
+    hooks._getMany = (keys, options) => tracker.track(getMany(keys, options))
+  }
 }
 
 /** The content of a database as a crash or a stop left it: raw key and value pairs, in key order. */
