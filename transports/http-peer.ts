@@ -6,7 +6,6 @@ import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
 import { newNonce, proof, verifyProof, type Hello } from './auth.js'
 import type { QuietLog, TransportCounters } from './http-metrics.js'
 import {
-  drained,
   lengthPrefix,
   SESSION_HEADER,
   STREAM_END,
@@ -16,7 +15,7 @@ import {
   snapshotHeader,
   unpackControl,
 } from './http-protocol.js'
-import { SnapshotRefusedError, STREAM_IDLE_MS, checkChunk } from './snapshot-stream.js'
+import { SnapshotRefusedError, STREAM_IDLE_MS, checkChunk, drained } from './snapshot-stream.js'
 import { WIRE_VERSION, encodeBatch, withoutSnapshotData } from './wire.js'
 
 /** TLS material for HTTPS peers (PEM strings or buffers, as `node:tls` takes them). */

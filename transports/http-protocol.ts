@@ -298,18 +298,6 @@ export function reply(req: IncomingMessage, res: ServerResponse, status: number,
   res.end(payload)
 }
 
-/**
- * Resolves once a writable stream that refused a write (`write()` returned false) drains, or
- * closes: the writer then checks whether it may go on.
- */
-export function drained(stream: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done)
-      stream.off('close', done)
-      resolve()
-    }
-    stream.on('drain', done)
-    stream.on('close', done)
-  })
-}
+
+/** Resolves once a writable stream that refused a write drains or closes (see snapshot-stream.ts). */
+export { drained } from './snapshot-stream.js'

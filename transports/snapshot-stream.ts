@@ -233,3 +233,19 @@ export class ChunkQueue implements AsyncIterable<Uint8Array>, AsyncIterator<Uint
 }
 
 const EMPTY = new Uint8Array(0)
+
+/**
+ * Resolves once a writable stream that refused a write (`write()` returned false) drains, or
+ * closes: the writer then checks whether it may go on.
+ */
+export function drained(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done)
+      stream.off('close', done)
+      resolve()
+    }
+    stream.on('drain', done)
+    stream.on('close', done)
+  })
+}

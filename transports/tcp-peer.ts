@@ -13,7 +13,7 @@ import { ClosedError, MalformedError, UnauthorizedError, UnreachableError } from
 import type { RaftLogger } from '../lib/raft/logger.js'
 import type { Message, NodeId } from '../lib/raft/types.js'
 import { dial, PeerRefusedError, type TcpAddress } from './tcp-dial.js'
-import { SnapshotRefusedError, STREAM_IDLE_MS, checkChunk } from './snapshot-stream.js'
+import { SnapshotRefusedError, STREAM_IDLE_MS, checkChunk, drained } from './snapshot-stream.js'
 import { FrameKind, FrameReader, MAX_HANDSHAKE_FRAME, SNAPSHOT_CHUNK_BYTES, frame, frameHeader, unpackControl, type Frame } from './tcp-frames.js'
 import { encodeBatch, withoutSnapshotData } from './wire.js'
 
@@ -478,17 +478,4 @@ export class PeerLink {
       if (this.#streamSocket === socket) this.#streamSocket = undefined
     }
   }
-}
-
-/** Resolves once the socket drained (or closed: the caller then finds out why). */
-function drained(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      socket.off('drain', done)
-      socket.off('close', done)
-      resolve()
-    }
-    socket.on('drain', done)
-    socket.on('close', done)
-  })
 }
