@@ -22,6 +22,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Packr } from 'msgpackr'
 import { MalformedError, TooLargeError } from '../lib/errors.js'
+import { ByteQueue } from './byte-queue.js'
 
 /** The header that carries a session token. */
 export const SESSION_HEADER = 'x-metastore-session'
@@ -114,8 +115,7 @@ export function lengthPrefix(n: number): Uint8Array {
  */
 export class StreamBodyReader {
   readonly #limit: number
-  readonly #parts: Buffer[] = []
-  #buffered = 0
+  readonly #bytes = new ByteQueue()
   // The length of the part being read, once its prefix is in.
   #length = -1
   #head = true
@@ -134,55 +134,28 @@ export class StreamBodyReader {
   push(bytes: Buffer, on: { head(batch: Buffer): void; chunk(data: Buffer): void; end(): void }): void {
     if (bytes.byteLength === 0) return
     if (this.#ended) throw new MalformedError('bytes after the end of a snapshot stream')
-    this.#parts.push(bytes)
-    this.#buffered += bytes.byteLength
+    this.#bytes.push(bytes)
     for (;;) {
       if (this.#length < 0) {
-        if (this.#buffered < 4) return
-        const n = this.#take(4).readUInt32BE(0)
+        if (this.#bytes.length < 4) return
+        const n = this.#bytes.take(4).readUInt32BE(0)
         if (n === STREAM_END && !this.#head) {
           this.#ended = true
-          if (this.#buffered > 0) throw new MalformedError('bytes after the end of a snapshot stream')
+          if (this.#bytes.length > 0) throw new MalformedError('bytes after the end of a snapshot stream')
           on.end()
           return
         }
         if (n > this.#limit) throw new TooLargeError(this.#head ? 'a snapshot batch' : 'a snapshot chunk', n, this.#limit)
         this.#length = n
       }
-      if (this.#buffered < this.#length) return
-      const part = this.#take(this.#length)
+      if (this.#bytes.length < this.#length) return
+      const part = this.#bytes.take(this.#length)
       this.#length = -1
       if (this.#head) {
         this.#head = false
         on.head(part)
       } else on.chunk(part)
     }
-  }
-
-  #take(n: number): Buffer {
-    this.#buffered -= n
-    const first = this.#parts[0]
-    if (first !== undefined && first.byteLength >= n) {
-      if (first.byteLength === n) this.#parts.shift()
-      else this.#parts[0] = first.subarray(n)
-      return first.subarray(0, n)
-    }
-    const out = Buffer.allocUnsafe(n)
-    let at = 0
-    while (at < n) {
-      const c = this.#parts[0]
-      const want = n - at
-      if (c.byteLength <= want) {
-        out.set(c, at)
-        at += c.byteLength
-        this.#parts.shift()
-      } else {
-        out.set(c.subarray(0, want), at)
-        this.#parts[0] = c.subarray(want)
-        at += want
-      }
-    }
-    return out
   }
 }
 

@@ -8,6 +8,7 @@
 import { Buffer } from 'node:buffer'
 import { Packr } from 'msgpackr'
 import { MalformedError } from '../lib/errors.js'
+import { ByteQueue } from './byte-queue.js'
 
 /** A frame that breaks the protocol; `reason` labels the metric that counts it. */
 export class FrameError extends MalformedError {
@@ -106,8 +107,7 @@ export interface Frame {
  * {@link FrameError} from {@link push}, and the caller closes the connection.
  */
 export class FrameReader {
-  readonly #chunks: Buffer[] = []
-  #buffered = 0
+  readonly #bytes = new ByteQueue()
   readonly #limit: (kind: FrameKind) => number
   // The header of the frame being read, once it is in.
   #length = -1
@@ -119,17 +119,16 @@ export class FrameReader {
 
   /** Bytes received and not yet part of a whole frame. */
   get buffered(): number {
-    return this.#buffered
+    return this.#bytes.length
   }
 
   /** Adds received bytes; calls `onFrame` for each frame completed, in order. */
   push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
-    this.#chunks.push(chunk)
-    this.#buffered += chunk.byteLength
+    this.#bytes.push(chunk)
     for (;;) {
       if (this.#length < 0) {
-        if (this.#buffered < HEADER_BYTES) return
-        const head = this.#take(HEADER_BYTES)
+        if (this.#bytes.length < HEADER_BYTES) return
+        const head = this.#bytes.take(HEADER_BYTES)
         const length = head.readUInt32BE(0)
         const kind = head[4]
         if (typeof FrameKind[kind] !== 'string') throw new FrameError('protocol', `unknown frame kind ${kind}`)
@@ -139,38 +138,11 @@ export class FrameReader {
         this.#length = length
         this.#kind = kind
       }
-      if (this.#buffered < this.#length) return
-      const payload = this.#take(this.#length)
+      if (this.#bytes.length < this.#length) return
+      const payload = this.#bytes.take(this.#length)
       const kind = this.#kind as FrameKind
       this.#length = -1
       onFrame({ kind, payload })
     }
-  }
-
-  #take(n: number): Buffer {
-    this.#buffered -= n
-    const first = this.#chunks[0]
-    if (first !== undefined && first.byteLength >= n) {
-      // The common case: the frame sits in one chunk; a view, no copy.
-      if (first.byteLength === n) this.#chunks.shift()
-      else this.#chunks[0] = first.subarray(n)
-      return first.subarray(0, n)
-    }
-    const out = Buffer.allocUnsafe(n)
-    let at = 0
-    while (at < n) {
-      const c = this.#chunks[0]
-      const want = n - at
-      if (c.byteLength <= want) {
-        out.set(c, at)
-        at += c.byteLength
-        this.#chunks.shift()
-      } else {
-        out.set(c.subarray(0, want), at)
-        this.#chunks[0] = c.subarray(want)
-        at += want
-      }
-    }
-    return out
   }
 }

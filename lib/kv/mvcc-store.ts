@@ -176,7 +176,7 @@ export class MvccStore {
     if (meta.format !== FORMAT) throw new Error(`the KV store in this database has layout ${meta.format}; this version reads ${FORMAT}`)
     if (headBytes === undefined || metaBytes === undefined || head.pending.length > 0) {
       // A staged generation is complete and kept: the log may name it as its snapshot.
-      head = head.staged === undefined ? { current: head.current, pending: [] } : { current: head.current, pending: [], staged: head.staged }
+      head = { ...head, pending: [] }
       await db.batch(
         [
           { type: 'put', sublevel: root.head, key: HEAD_KEY, value: encodeHead(head) },
@@ -526,7 +526,6 @@ export class MvccStore {
       }
       throw error
     } finally {
-      this.#staging = undefined
       releaseStage()
     }
   }
@@ -547,7 +546,7 @@ export class MvccStore {
     try {
       this.#assertOpen()
       const old = this.#head
-      if (old.staged !== id) throw new InvalidSnapshotError(`the snapshot to install (${id}) is not the one staged (${old.staged ?? 'none'})`)
+      if (old.staged !== id) throw new InvalidSnapshotError(`this database does not hold staged snapshot ${id} (staged: ${old.staged ?? 'none'})`)
       const target = generationLayout(this.#root, id)
       const metaBytes = await target.meta.get(STATE_KEY)
       if (metaBytes === undefined) throw new InvalidSnapshotError(`the staged snapshot ${id} has no state record`)
@@ -601,11 +600,8 @@ export class MvccStore {
 
   /** Clears the pending generations but the one being staged; the caller holds the write lock. */
   async #clearPending(): Promise<void> {
-    const cleared = this.#head.pending.filter((id) => id !== this.#staging)
-    for (const id of cleared) await generationLayout(this.#root, id).all.clear()
-    const head = this.#head
-    const pending = head.pending.filter((id) => !cleared.includes(id))
-    this.#head = head.staged === undefined ? { current: head.current, pending } : { current: head.current, pending, staged: head.staged }
+    for (const id of this.#head.pending) if (id !== this.#staging) await generationLayout(this.#root, id).all.clear()
+    this.#head = { ...this.#head, pending: this.#head.pending.filter((id) => id === this.#staging) }
     await this.#writeHead(this.#head)
   }
 

@@ -171,14 +171,8 @@ export class KvStateMachine implements StateMachine {
     // sees a record past the applied index and the driver restores again.
     const record: ConfRecord = { index: snapshot.metadata.index, confState: snapshot.metadata.confState, addresses }
     await this.#db.batch([{ type: 'put', sublevel: this.#meta, key: 'conf', value: pack(record) }], syncOptions(true))
-    if ('staged' in data) {
-      if (this.store.stagedId !== data.staged) {
-        throw new InvalidSnapshotError(`the snapshot at index ${snapshot.metadata.index} names staged state ${data.staged}, which this database does not hold`)
-      }
-      await this.store.install(data.staged, { sync: true })
-    } else {
-      await this.store.restore(data.chunks, { sync: true })
-    }
+    if ('staged' in data) await this.store.install(data.staged, { sync: true })
+    else await this.store.restore(data.chunks, { sync: true })
     this.#addresses = addresses
     this.onRestored?.()
     return { addresses }

@@ -346,14 +346,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     // One at a time, and not while one Raft took is on its way to be restored: staging another
     // would drop that one.
     if (this.#staging !== undefined || this.#raw.pendingSnapshot !== undefined) throw new Error('a snapshot is being taken already')
-    let bytes = 0
-    const counted = (async function* () {
-      for await (const chunk of chunks) {
-        bytes += chunk.byteLength
-        yield chunk
-      }
-    })()
-    const staging = sm.stage(counted)
+    const size = { bytes: 0 }
+    const staging = sm.stage(counting(chunks, size))
     this.#staging = staging
     let data: Uint8Array
     try {
@@ -361,7 +355,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     } finally {
       this.#staging = undefined
     }
-    this.#m.snapshotBytes.observe(bytes)
+    this.#m.snapshotBytes.observe(size.bytes)
     this.#stagedData.add(data)
     if (this.#closed) throw new ClosedError('the node is closed')
     try {
@@ -541,24 +535,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     try {
       if (tr.sendSnapshot && sm.snapshotStream && sm.stage) {
         this.#streamingTo.add(to)
-        const stream = sm.snapshotStream()[Symbol.asyncIterator]()
-        let bytes = 0
-        const counted: AsyncIterable<Uint8Array> = {
-          [Symbol.asyncIterator]: () => ({
-            next: async () => {
-              const r = await stream.next()
-              if (r.done !== true) bytes += r.value.byteLength
-              return r
-            },
-            return: async () => (await stream.return?.()) ?? { done: true, value: undefined },
-          }),
-        }
+        const size = { bytes: 0 }
+        const chunks = counting(sm.snapshotStream(), size)
         try {
-          await tr.sendSnapshot(to, { ...m, snapshot: { metadata: snap.metadata, data: new Uint8Array(0) } }, counted)
-          this.#m.snapshotBytes.observe(bytes)
+          await tr.sendSnapshot(to, { ...m, snapshot: { metadata: snap.metadata, data: new Uint8Array(0) } }, chunks)
+          this.#m.snapshotBytes.observe(size.bytes)
         } finally {
           // Releases the database snapshot if the transport stopped pulling half-way.
-          await stream.return?.()
+          await chunks.return(undefined)
           this.#streamingTo.delete(to)
         }
       } else {
@@ -941,6 +925,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         // A hint only: a restart takes the applied index as committed anyway.
       }
     }
+  }
+}
+
+/** `chunks` as they are, adding up their sizes in `size.bytes`. */
+async function* counting(chunks: AsyncIterable<Uint8Array>, size: { bytes: number }): AsyncGenerator<Uint8Array> {
+  for await (const chunk of chunks) {
+    size.bytes += chunk.byteLength
+    yield chunk
   }
 }
 

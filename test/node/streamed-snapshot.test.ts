@@ -9,7 +9,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import { MemoryLevel } from 'memory-level'
 import { encodeEnvelope } from '../../lib/kv/codec.js'
+import { HEAD_KEY, rootLayout } from '../../lib/kv/layout.js'
 import { MvccStore } from '../../lib/kv/mvcc-store.js'
+import { decodeHead, type HeadRecord } from '../../lib/kv/records.js'
+import type { LevelDatabase } from '../../lib/storage/level-database.js'
 import { createNode, type MetastoreNode } from '../../lib/node/create-node.js'
 import { KvStateMachine } from '../../lib/node/kv-state-machine.js'
 import { MessageType, makeMessage, type ConfState, type Message, type NodeId } from '../../lib/raft/types.js'
@@ -177,13 +180,18 @@ t.test('a snapshot staged and named by the log is restored at the next start; a 
 t.test('a streamed snapshot Raft does not need is staged and dropped', async (t) => {
   const sn = new StreamingNetwork()
   const nodes: MetastoreNode<string>[] = []
+  const dbs = new Map<number, LevelDatabase>()
   t.teardown(async () => {
     for (const n of nodes) await n.close()
     sn.net.close()
   })
   for (const id of [1, 2, 3]) {
-    nodes.push(await createNode<string>({ id, peers: [1, 2, 3], tickMs: 10, storage: await memoryStorage(), transport: sn.transport() }))
+    const storage = await memoryStorage()
+    dbs.set(id, storage.db)
+    nodes.push(await createNode<string>({ id, peers: [1, 2, 3], tickMs: 10, storage, transport: sn.transport() }))
   }
+  /** The KV store's head record on node `id`'s database. */
+  const headOf = async (id: number): Promise<HeadRecord> => decodeHead((await rootLayout(dbs.get(id)!, 'kv').head.get(HEAD_KEY))!)
   const leader = await nodes[0].waitForLeader()
   const lead = nodes.find((n) => n.id === leader)!
   for (let i = 0; i < 10; i++) await lead.kv.put(`k${i}`, `v${i}`)
@@ -197,7 +205,12 @@ t.test('a streamed snapshot Raft does not need is staged and dropped', async (t)
     ...makeMessage({ type: MessageType.Snap, from: leader, to: follower.id, term: follower.status().term }),
     snapshot: { metadata: { index: 2, term: 1, confState: conf([1, 2, 3]) }, data: new Uint8Array(0) },
   }
+  const headBefore = await headOf(follower.id)
   await sn.handlers.get(follower.id)!.onSnapshot!(leader, m, stale.snapshotStream())
+  const headAfter = await headOf(follower.id)
+  t.equal(headAfter.current, headBefore.current, 'the live generation is the same')
+  t.equal(headAfter.staged, undefined, 'nothing is left staged')
+  t.same(headAfter.pending, [], 'and the staged copy was cleared')
   t.same(await dump(follower), before, 'the state is unchanged')
   await lead.kv.put('after', 'yes')
   await until('the follower to apply the next write', () => follower.status().appliedIndex >= lead.status().commitIndex)

@@ -56,6 +56,27 @@ function source(sizes: readonly number[], o: SourceOptions = {}): AsyncIterable<
   })()
 }
 
+/**
+ * Makes `box` take streamed snapshots by pulling every chunk (waiting `delayMs` after each one):
+ * the chunks it pulled, and the error its stream threw, if any.
+ */
+export function recordStream(box: Inbox, delayMs = 0): { got: Uint8Array[]; error: () => unknown } {
+  const got: Uint8Array[] = []
+  let error: unknown
+  handlerOf(box).onSnapshot = async (_from, _m, chunks) => {
+    try {
+      for await (const chunk of chunks) {
+        got.push(chunk)
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs))
+      }
+    } catch (err) {
+      error = err
+      throw err
+    }
+  }
+  return { got, error: () => error }
+}
+
 function handlerOf(box: Inbox): TransportHandler {
   return box as TransportHandler
 }
@@ -138,19 +159,7 @@ export function streamConformance(t: Test, c: StreamSuiteContext): void {
 
     t.test('a source that throws half-way breaks the stream on both sides', async (t) => {
       const { set, inbox } = await started(t, factory, [1, 2])
-      let receiverError: unknown
-      let pulledByNode = 0
-      handlerOf(inbox.get(2)!).onSnapshot = async (_f, _m, chunks) => {
-        try {
-          for await (const chunk of chunks) {
-            void chunk
-            pulledByNode++
-          }
-        } catch (err) {
-          receiverError = err
-          throw err
-        }
-      }
+      const node = recordStream(inbox.get(2)!)
       const boom = new Error('the database snapshot went away')
       const sizes = new Array<number>(40).fill(32 * 1024)
       const err = await set.get(1).sendSnapshot!(2, snapMessage(1, 2), source(sizes, { throwAt: 20, error: boom })).then(
@@ -158,9 +167,9 @@ export function streamConformance(t: Test, c: StreamSuiteContext): void {
         (e: unknown) => e,
       )
       t.equal(err, boom, 'the sender rejects with the source’s error')
-      await waitFor(() => receiverError !== undefined, 'the receiver’s iterable to throw')
-      t.ok(receiverError instanceof Error, `the receiver’s iterable throws (${(receiverError as Error).message})`)
-      t.ok(pulledByNode <= 20, 'the node never saw the end of the stream')
+      await waitFor(() => node.error() !== undefined, 'the receiver’s iterable to throw')
+      t.ok(node.error() instanceof Error, `the receiver’s iterable throws (${(node.error() as Error).message})`)
+      t.ok(node.got.length <= 20, 'the node never saw the end of the stream')
     })
 
     t.test('a slow handler holds the sender back', async (t) => {
@@ -204,27 +213,14 @@ export function streamConformance(t: Test, c: StreamSuiteContext): void {
     t.test('closing either side ends a stream in flight', async (t) => {
       for (const closing of ['receiver', 'sender'] as const) {
         const { set, inbox } = await started(t, factory, [1, 2])
-        let receiverError: unknown
-        let pulledByNode = 0
-        handlerOf(inbox.get(2)!).onSnapshot = async (_f, _m, chunks) => {
-          try {
-            for await (const chunk of chunks) {
-              void chunk
-              pulledByNode++
-              await new Promise((r) => setTimeout(r, 5))
-            }
-          } catch (err) {
-            receiverError = err
-            throw err
-          }
-        }
+        const node = recordStream(inbox.get(2)!, 5)
         const sending = set.get(1).sendSnapshot!(2, snapMessage(1, 2), source(new Array<number>(2000).fill(64 * 1024)))
         sending.catch(() => {})
-        await waitFor(() => pulledByNode >= 2, 'the stream under way')
+        await waitFor(() => node.got.length >= 2, 'the stream under way')
         await set.get(closing === 'receiver' ? 2 : 1).close()
         await t.rejects(sending, `closing the ${closing}: the sender rejects`)
-        await waitFor(() => receiverError !== undefined, 'the receiver’s iterable to throw')
-        t.ok(receiverError instanceof Error, `closing the ${closing}: the receiver’s iterable throws (${(receiverError as Error).message})`)
+        await waitFor(() => node.error() !== undefined, 'the receiver’s iterable to throw')
+        t.ok(node.error() instanceof Error, `closing the ${closing}: the receiver’s iterable throws (${(node.error() as Error).message})`)
         await set.close()
       }
     })

@@ -10,7 +10,7 @@ import { FrameKind, frame, frameHeader } from '../../transports/tcp-frames.js'
 import type { Transport, TransportHandler } from '../../transports/transport.js'
 import { encodeBatch } from '../../transports/wire.js'
 import { Inbox, waitFor } from './conformance.js'
-import { snapMessage } from './conformance-stream.js'
+import { recordStream, snapMessage } from './conformance-stream.js'
 import { RawClient } from './tcp-raw-client.js'
 
 const CLUSTER = 'stream'
@@ -22,17 +22,7 @@ async function* chunks(sizes: readonly number[]): AsyncIterable<Uint8Array> {
 /** A node's handler that records what its stream brought, and how it ended. */
 function streamInbox(): { box: Inbox; got: Uint8Array[]; error: () => unknown } {
   const box = new Inbox()
-  const got: Uint8Array[] = []
-  let error: unknown
-  ;(box as TransportHandler).onSnapshot = async (_from, _m, it) => {
-    try {
-      for await (const c of it) got.push(c)
-    } catch (err) {
-      error = err
-      throw err
-    }
-  }
-  return { box, got, error: () => error }
+  return { box, ...recordStream(box) }
 }
 
 async function tcpPair(t: Test, limit: number): Promise<{ a: TcpTransport; b: TcpTransport; box: Inbox; got: Uint8Array[]; error: () => unknown }> {
@@ -50,9 +40,10 @@ async function tcpPair(t: Test, limit: number): Promise<{ a: TcpTransport; b: Tc
   return { a, b, ...s }
 }
 
-async function httpPair(t: Test, limit: number): Promise<{ a: HttpTransport; b: HttpTransport; box: Inbox; got: Uint8Array[]; error: () => unknown }> {
-  const a = new HttpTransport({ listen: { port: 0 }, clusterId: CLUSTER, maxBodyBytes: limit })
-  const b = new HttpTransport({ listen: { port: 0 }, clusterId: CLUSTER, maxBodyBytes: limit })
+async function httpPair(t: Test, limit?: number): Promise<{ a: HttpTransport; b: HttpTransport; box: Inbox; got: Uint8Array[]; error: () => unknown }> {
+  const limits = limit === undefined ? {} : { maxBodyBytes: limit }
+  const a = new HttpTransport({ listen: { port: 0 }, clusterId: CLUSTER, ...limits })
+  const b = new HttpTransport({ listen: { port: 0 }, clusterId: CLUSTER, ...limits })
   t.teardown(() => a.close())
   t.teardown(() => b.close())
   await a.listen()
@@ -128,17 +119,7 @@ t.test('tcp: a StreamBegin claiming another sender is refused before the node se
 })
 
 t.test('http: a body cut before its end marker makes the receiver’s iterable throw', async (t) => {
-  const a = new HttpTransport({ listen: { port: 0 }, clusterId: CLUSTER })
-  const b = new HttpTransport({ listen: { port: 0 }, clusterId: CLUSTER })
-  t.teardown(() => a.close())
-  t.teardown(() => b.close())
-  await a.listen()
-  await b.listen()
-  a.addPeer(2, `http://127.0.0.1:${b.port}`)
-  b.addPeer(1, `http://127.0.0.1:${a.port}`)
-  const s = streamInbox()
-  await a.start(1, new Inbox())
-  await b.start(2, s.box)
+  const { b, ...s } = await httpPair(t)
   // A session (no secret: the handshake gives it at once).
   const token = await new Promise<string>((resolve, reject) => {
     const req = http.request({ port: b.port, host: '127.0.0.1', method: 'POST', path: '/raft/handshake' }, (res) => {
