@@ -208,6 +208,8 @@ async function main(): Promise<void> {
           return node.addLearner(Number(params.id), { address: String(params.address) })
         case 'promote':
           return node.promote(Number(params.id))
+        case 'metrics':
+          return node.metrics.render()
         case 'close':
           setImmediate(() => void close())
           return true

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { utf8Bytes } from './bytes.js'
 import { decodeEnvelope } from './codec.js'
 import type { Envelope } from './commands.js'
 import { InvalidCommandError, StaleSequenceError, toCommandError } from './errors.js'
@@ -20,7 +21,6 @@ import type { BatchState } from './write-txn.js'
 import type { ExtraOperation } from '../storage/level-database.js'
 import type { CachedSublevel } from './record-cache.js'
 
-const utf8 = new TextEncoder()
 
 /** One committed log entry, as the driver hands it over. */
 export interface CommittedEntry {
@@ -77,7 +77,7 @@ function recordApplied(last: DedupRecord | undefined, seq: number, result: Comma
 
 async function applyEnvelope(batch: BatchState, envelope: Envelope): Promise<{ result: CommandResult; duplicate: boolean }> {
   const { clientId, seq, cmd } = envelope
-  const dedupKey = utf8.encode(clientId)
+  const dedupKey = utf8Bytes(clientId)
   let last: DedupRecord | undefined
   if (clientId !== '') {
     const bytes = await batch.overlay.get('dedup', dedupKey)
@@ -127,7 +127,7 @@ async function prefetch(overlay: Overlay, envelopes: ReadonlyArray<Envelope | st
   const clients: Uint8Array[] = []
   for (const envelope of envelopes) {
     if (envelope === undefined || typeof envelope === 'string') continue
-    if (envelope.clientId !== '') clients.push(utf8.encode(envelope.clientId))
+    if (envelope.clientId !== '') clients.push(utf8Bytes(envelope.clientId))
     const { cmd } = envelope
     if (cmd.type === 'put') keys.push(cmd.key)
     else if (cmd.type === 'txn') for (const op of [...cmd.success, ...cmd.failure]) if (op.type === 'put') keys.push(op.key)

@@ -26,7 +26,7 @@ import { CachedSource, nextTurnIfBusy, PointSource, RecordCache } from './record
 import { resolveRange } from './key-range.js'
 import type { ReadSource } from './read-source.js'
 import { keyValueAt, readRange } from './read-range.js'
-import { decodeHead, decodeLease, decodeMeta, decodeRevision, encodeHead, encodeMeta, FORMAT, INITIAL_META } from './records.js'
+import { decodeCurrent, decodeHead, decodeLease, decodeMeta, decodeRevision, encodeHead, encodeMeta, FORMAT, INITIAL_META } from './records.js'
 import type { HeadRecord, MetaState } from './records.js'
 import type { ApplyResult, KeyValue, RangeResult, RevisionEvents, WatchEvent } from './results.js'
 import { encodeSnapshot, SnapshotReader } from './snapshot-stream.js'
@@ -352,6 +352,24 @@ export class MvccStore {
     if (this.#epoch !== epoch || this.#closed) return undefined
     this.#cache.set('key', request.key, value ?? null)
     return { value, meta: this.#meta }
+  }
+
+  /**
+   * The current version of `key`, or undefined: a serializable point read. A cached key is
+   * decoded straight from the cache, with none of a range request's machinery; other keys take
+   * the path of {@link range}.
+   */
+  async current(key: Uint8Array): Promise<KeyValue | undefined> {
+    this.#assertOpen()
+    // The same error as a range request with this key.
+    if (!isBytes(key) || key.length === 0) validateRange({ key })
+    const busy = nextTurnIfBusy()
+    if (busy !== undefined) await busy
+    this.#assertOpen()
+    const hit = this.#cache.get('key', key)
+    if (hit === null) return undefined
+    if (hit !== undefined) return decodeCurrent(key, hit)
+    return (await this.range({ key })).kvs[0]
   }
 
   /** The key at `revision` (default current), or undefined. */

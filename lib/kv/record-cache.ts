@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { bytesEqual, toLatin1 } from './bytes.js'
+import { bytesEqual, pooledCopy, toLatin1 } from './bytes.js'
 import type { SublevelName } from './layout.js'
 import type { ReadSource, ScanRange } from './read-source.js'
 
@@ -24,10 +24,20 @@ const ENTRY_OVERHEAD = 96
 /** Default bound of the cache, in bytes. */
 export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024
 
-/** A bounded map of current records; the least recently set or read entries go first. */
+/** A cached record and whether it was read since it was last set or given a second chance. */
+interface Slot {
+  readonly value: Uint8Array | null
+  used: boolean
+}
+
+/**
+ * A bounded map of current records. Eviction is second-chance (CLOCK): the coldest entries are
+ * first in the map's insertion order, and one read since it was set moves an entry to the back
+ * once instead of out. A hit only marks its slot, so a read changes no map.
+ */
 export class RecordCache {
   readonly #maxBytes: number
-  readonly #map = new Map<string, Uint8Array | null>()
+  readonly #map = new Map<string, Slot>()
   #bytes = 0
 
   constructor(maxBytes: number = DEFAULT_CACHE_BYTES) {
@@ -40,13 +50,10 @@ export class RecordCache {
    * `null` if known absent, `undefined` if not cached.
    */
   get(sublevel: CachedSublevel, key: Uint8Array): Uint8Array | null | undefined {
-    const id = idOf(sublevel, key)
-    const value = this.#map.get(id)
-    if (value === undefined) return undefined
-    // Refresh its place: Map iterates in insertion order, so the first entries are the coldest.
-    this.#map.delete(id)
-    this.#map.set(id, value)
-    return value === null ? null : value.slice()
+    const slot = this.#map.get(idOf(sublevel, key))
+    if (slot === undefined) return undefined
+    slot.used = true
+    return slot.value === null ? null : pooledCopy(slot.value)
   }
 
   /** Keeps a copy of `value`: the caller's bytes may be a view of a larger shared buffer, or change later. */
@@ -56,17 +63,27 @@ export class RecordCache {
     const id = idOf(sublevel, key)
     const old = this.#map.get(id)
     if (old !== undefined) {
-      this.#bytes -= cost(id, old)
+      this.#bytes -= cost(id, old.value)
       this.#map.delete(id)
     }
-    this.#map.set(id, value)
+    this.#map.set(id, { value, used: false })
     this.#bytes += cost(id, value)
+    this.#evict()
+  }
+
+  #evict(): void {
+    // Each pass either evicts or clears a `used` mark, so this ends within two rounds of the map.
     while (this.#bytes > this.#maxBytes) {
       const coldest = this.#map.entries().next()
       if (coldest.done === true) break
-      const [evicted, v] = coldest.value
-      this.#map.delete(evicted)
-      this.#bytes -= cost(evicted, v)
+      const [id, slot] = coldest.value
+      this.#map.delete(id)
+      if (slot.used) {
+        slot.used = false
+        this.#map.set(id, slot)
+      } else {
+        this.#bytes -= cost(id, slot.value)
+      }
     }
   }
 
@@ -86,8 +103,12 @@ export class RecordCache {
   }
 }
 
+/**
+ * A key's id in the map: its latin1 string for the `key` sublevel (no concatenation on the path
+ * of a point read), after U+0100 for `dedup` (a latin1 string never holds that code unit).
+ */
 function idOf(sublevel: CachedSublevel, key: Uint8Array): string {
-  return sublevel === 'key' ? `k${toLatin1(key)}` : `d${toLatin1(key)}`
+  return sublevel === 'key' ? toLatin1(key) : `\u0100${toLatin1(key)}`
 }
 
 function cost(id: string, value: Uint8Array | null): number {

@@ -4,6 +4,7 @@ import { TooLargeError } from '../errors.js'
 import { encodeEnvelope } from '../kv/codec.js'
 import type { Command, Compare, CompareResult, RangeCommand, SortOrder, SortTarget, TxnOp } from '../kv/commands.js'
 import { LeaseNotFoundError, toError } from '../kv/errors.js'
+import { utf8Bytes } from '../kv/bytes.js'
 import { prefixEnd } from '../kv/key-range.js'
 import { MvccStore } from '../kv/mvcc-store.js'
 import type { CommandResult, KeyValue as RawKeyValue, RangeResult, TxnOpResult } from '../kv/results.js'
@@ -255,7 +256,6 @@ export interface MetastoreNode<V> {
   close(): Promise<void>
 }
 
-const enc = new TextEncoder()
 const dec = new TextDecoder()
 const ZERO = new Uint8Array([0])
 
@@ -303,7 +303,7 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
 
   const keyBytes = (key: string): Uint8Array => {
     if (typeof key !== 'string' || key.length === 0) throw new TypeError('a key is a non-empty string')
-    const b = enc.encode(key)
+    const b = utf8Bytes(key)
     if (b.length > maxKey) throw new TooLargeError('key', b.length, maxKey)
     return b
   }
@@ -321,8 +321,9 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     const key = keyBytes(s.start)
     return s.end === undefined ? { key } : { key, rangeEnd: s.end === '\0' ? ZERO : keyBytes(s.end) }
   }
-  const kvOf = (kv: RawKeyValue, keysOnly = false): KeyValue<V> => ({
-    key: dec.decode(kv.key),
+  // `key`: the key as a string when the caller has it already.
+  const kvOf = (kv: RawKeyValue, keysOnly = false, key?: string): KeyValue<V> => ({
+    key: key ?? dec.decode(kv.key),
     value: keysOnly ? (undefined as V) : codec.decode(kv.value),
     createRevision: kv.createRevision,
     modRevision: kv.modRevision,
@@ -397,7 +398,11 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     async get(key, o) {
       const k = keyBytes(key)
       await read(o)
-      const r = await store.range({ key: k, revision: o?.revision })
+      if (o?.revision === undefined) {
+        const kv = await store.current(k)
+        return kv === undefined ? undefined : kvOf(kv, false, key)
+      }
+      const r = await store.range({ key: k, revision: o.revision })
       return r.kvs.length > 0 ? kvOf(r.kvs[0]) : undefined
     },
     async range(o) {

@@ -24,6 +24,24 @@ t.test('RecordCache: bounded by bytes, coldest first, null for absent keys', asy
   t.throws(() => new RecordCache(-1), TypeError)
 })
 
+t.test('RecordCache: an entry read since it was set gets a second chance before eviction', async (t) => {
+  // Each entry is charged 3 + 100 + 96 = 199 bytes: five fit in 1,000.
+  const cache = new RecordCache(1000)
+  for (let i = 0; i < 5; i++) cache.set('key', utf8(`k${i}`), new Uint8Array(100))
+  t.ok(cache.get('key', utf8('k0')), 'k0 is read')
+  cache.set('key', utf8('k5'), new Uint8Array(100))
+  t.ok(cache.get('key', utf8('k0')) !== undefined, 'the coldest entry, read since it was set, stayed')
+  t.equal(cache.get('key', utf8('k1')), undefined, 'the next coldest, never read, went instead')
+  t.equal(cache.size, 5)
+  const copy = cache.get('key', utf8('k5'))!
+  copy[0] = 42
+  t.equal(cache.get('key', utf8('k5'))![0], 0, 'what a read returns is a copy')
+  cache.set('key', utf8('d'), utf8('key sublevel'))
+  cache.set('dedup', utf8('d'), utf8('dedup sublevel'))
+  t.equal(text(cache.get('key', utf8('d'))!), 'key sublevel')
+  t.equal(text(cache.get('dedup', utf8('d'))!), 'dedup sublevel', 'the same key in two sublevels is two entries')
+})
+
 for (const cacheBytes of [undefined, 0, 2000]) {
   t.test(`reads match a model through puts, deletes and leases (cacheBytes ${cacheBytes ?? 'default'})`, async (t) => {
     const db = new MemoryLevel()
