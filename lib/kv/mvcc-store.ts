@@ -149,6 +149,10 @@ export class MvccStore {
    * unchanged across its own database read.
    */
   #epoch = 0
+  /** The write of a batch {@link applyAhead} made visible, while it runs (never rejects). */
+  #inflight: Promise<void> | undefined
+  /** Why the store stopped: a write {@link applyAhead} had made visible failed. */
+  #failure: unknown
 
   private constructor(root: Root, head: HeadRecord, meta: MetaState, cacheBytes: number | undefined) {
     this.#root = root
@@ -233,6 +237,48 @@ export class MvccStore {
       }
     }
     return { results: prepared.results, events: prepared.events, appliedIndex: prepared.appliedIndex, revision: prepared.meta.revision }
+  }
+
+  /**
+   * {@link apply}, but resolved once the batch's effects are visible to this store's reads,
+   * before its write reaches the database; `written` settles when it did (then physical
+   * compaction runs, as after {@link apply}). Meanwhile later batches, reads that go to the
+   * database, {@link close} and the other writers wait for the write; point reads of cached keys
+   * are answered from memory. If the write fails, the store refuses every later call with that
+   * error (what it showed is not what the database holds): the caller stops, and the log, where
+   * the entries already are, replays them at the next start.
+   */
+  async applyAhead(entries: readonly CommittedEntry[], options: ApplyOptions = {}): Promise<AppliedBatch & { readonly written: Promise<void> }> {
+    const prepared = await this.prepare(entries)
+    const pending = this.#takePending(prepared)
+    this.#written(prepared)
+    const write = async (): Promise<void> => {
+      try {
+        await writeBatch(rootDatabase(prepared.generation.all), [...prepared.ops, ...(options.extraOps ?? [])], options.sync === true)
+      } catch (error) {
+        this.#cache.clear()
+        this.#failure = error
+        throw error
+      } finally {
+        this.#epoch++
+        this.#inflight = undefined
+        pending.release()
+      }
+      if (options.deferCompaction !== true && this.compactionPending) {
+        try {
+          await this.runCompaction()
+          this.#compactionError = undefined
+        } catch (error) {
+          this.#compactionError = error
+        }
+      }
+    }
+    const written = write()
+    this.#inflight ??= written.then(
+      () => undefined,
+      () => undefined,
+    )
+    return { results: prepared.results, events: prepared.events, appliedIndex: prepared.appliedIndex, revision: prepared.meta.revision, written }
   }
 
   /**
@@ -355,11 +401,11 @@ export class MvccStore {
   }
 
   /**
-   * The current version of `key`, or undefined: a serializable point read. A cached key is
-   * decoded straight from the cache, with none of a range request's machinery; other keys take
-   * the path of {@link range}.
+   * The current version of `key` (undefined if absent) and the revision it was read at: a
+   * serializable point read. A cached key is decoded straight from the cache, with none of a
+   * range request's machinery; other keys take the path of {@link range}.
    */
-  async current(key: Uint8Array): Promise<KeyValue | undefined> {
+  async current(key: Uint8Array): Promise<{ readonly kv: KeyValue | undefined; readonly revision: number }> {
     this.#assertOpen()
     // The same error as a range request with this key.
     if (!isBytes(key) || key.length === 0) validateRange({ key })
@@ -367,9 +413,9 @@ export class MvccStore {
     if (busy !== undefined) await busy
     this.#assertOpen()
     const hit = this.#cache.get('key', key)
-    if (hit === null) return undefined
-    if (hit !== undefined) return decodeCurrent(key, hit)
-    return (await this.range({ key })).kvs[0]
+    if (hit !== undefined) return { kv: hit === null ? undefined : decodeCurrent(key, hit), revision: this.#meta.revision }
+    const r = await this.range({ key })
+    return { kv: r.kvs[0], revision: r.revision }
   }
 
   /** The key at `revision` (default current), or undefined. */
@@ -657,6 +703,7 @@ export class MvccStore {
   }
 
   #assertOpen(): void {
+    if (this.#failure !== undefined) throw new ClosedError(`the KV store stopped: a write failed (${(this.#failure as Error)?.message ?? String(this.#failure)})`)
     if (this.#closed) throw new ClosedError('the KV store is closed')
   }
 
@@ -667,6 +714,11 @@ export class MvccStore {
    */
   async #openView(): Promise<{ source: ReadSource; meta: MetaState; generation: Generation; snapshot?: AbstractSnapshot; close(): Promise<void> }> {
     this.#assertOpen()
+    // What a batch made visible is on disk before a read of the database starts.
+    if (this.#inflight !== undefined) {
+      await this.#inflight
+      this.#assertOpen()
+    }
     const db = this.#root.db
     if (db.supports.explicitSnapshots !== true) {
       const generation = this.#generation

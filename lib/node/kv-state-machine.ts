@@ -60,6 +60,9 @@ export class KvStateMachine implements StateMachine {
   /** Called after the state was replaced by a snapshot (no live events cover the jump). */
   onRestored: (() => void) | undefined
 
+  /** The write of the last batch applied. */
+  #written: Promise<void> = Promise.resolve()
+
   constructor(store: MvccStore, db: LevelDatabase, prefix = 'node') {
     this.store = store
     this.#db = db
@@ -83,11 +86,13 @@ export class KvStateMachine implements StateMachine {
     const last = entries[entries.length - 1].index
     if (addresses) this.#addresses = addresses
     const record: ConfRecord = { index: last, confState, addresses: this.#addresses }
-    const batch = await this.store.apply(
+    // Answered once visible; the write goes on while the driver takes its next Ready.
+    const batch = await this.store.applyAhead(
       // Membership entries carry no command but move the applied index.
       entries.map((e) => ({ index: e.index, data: e.type === EntryType.Normal ? e.data : EMPTY })),
       { extraOps: [{ type: 'put', sublevel: this.#meta, key: 'conf', value: pack(record) }] },
     )
+    this.#written = batch.written
     if (batch.events.length > 0) this.onEvents?.(batch.events)
     if (this.onLeaseCommand) {
       // Only lease grants and checkpoints interest the lessor: decode just those entries again.
@@ -103,6 +108,11 @@ export class KvStateMachine implements StateMachine {
       if (!r || r.clientId === '') return undefined
       return { requestId: requestIdOf(r.clientId, r.seq), result: r.result }
     })
+  }
+
+  /** Settles when the last batch applied is written (each batch's write waits for the one before). */
+  async flushed(): Promise<void> {
+    await this.#written
   }
 
   async snapshot(): Promise<Uint8Array> {

@@ -23,12 +23,20 @@ export interface StateMachine {
    * Applies committed entries, in order, each exactly once; `entries[0].index` is the applied
    * index + 1. Entries of type ConfChange and empty entries carry nothing to apply but advance the
    * applied index. `confState` is the membership after the last of them. The effects, the new
-   * applied index and `confState` must be made durable in one atomic write before the promise
-   * resolves (it need not be synced: the log is, and replays). `addresses` are the members'
-   * addresses after the entries; a state machine that keeps them writes them in the same write
-   * and puts them in its snapshots. Returns one item per entry.
+   * applied index and `confState` must be made durable in one atomic write (it need not be
+   * synced: the log is, and replays). The promise resolves once the effects are seen by reads
+   * through the state machine: before the write lands if the state machine has {@link flushed},
+   * else after it. `addresses` are the members' addresses after the entries; a state machine that
+   * keeps them writes them in the same write and puts them in its snapshots. Returns one item per
+   * entry.
    */
   apply(entries: readonly Entry[], confState: ConfState, addresses?: MemberAddresses): Promise<ReadonlyArray<AppliedRequest | undefined>>
+  /**
+   * Settles when every batch applied so far is written; rejects if one of those writes failed
+   * (the state machine then refuses further calls, and a restart replays the log). The driver
+   * waits for it before it compacts the log up to the applied index.
+   */
+  flushed?(): Promise<void>
   /** The state as of the applied index, for a Raft snapshot. */
   snapshot(): Promise<Uint8Array>
   /**
