@@ -485,17 +485,25 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         }
         this.#raw.advance()
         this.#releaseReads()
+        // The reads that waited for the round just answered (after advance: it clears read states).
+        if (rd.readStates.length > 0) this.#startReadRound()
         await this.#maybeSnapshot()
       }
     } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err))
-      this.#logger.error(`${this.id} stopping: ${e.message}`)
-      this.emit('error', e)
-      void this.close()
+      this.#stop(err)
     } finally {
       this.#looping = false
     }
     if (!this.#closed && this.#raw.hasReady()) this.#wake()
+  }
+
+  /** A storage failure: the node stops (a restart resumes from what is on disk). */
+  #stop(err: unknown): void {
+    if (this.#closed) return
+    const e = err instanceof Error ? err : new Error(String(err))
+    this.#logger.error(`${this.id} stopping: ${e.message}`)
+    this.emit('error', e)
+    void this.close()
   }
 
   #send(messages: readonly Message[]): void {
@@ -582,6 +590,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const done = this.#m.applySeconds.startTimer()
     const applied = await this.#sm.apply(entries, cs, membershipChanged ? { ...this.#addresses } : undefined)
     done()
+    // The answers below may go out before the state machine's write lands (see StateMachine.apply):
+    // the entries are committed in the log, which replays them if that write fails.
+    this.#sm.flushed?.().catch((err: unknown) => this.#stop(err))
     this.#m.applied.inc(undefined, entries.length)
     this.#applied = entries[entries.length - 1].index
     this.#confState = cs
@@ -643,6 +654,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   async #maybeSnapshot(): Promise<void> {
     const snapIndex = this.#store.snapshot().metadata.index
     if (this.#applied - snapIndex < this.#snapshotEvery) return
+    // The log may lose entries only once their effects are on disk.
+    await this.#sm.flushed?.()
     // The state is in the database already (written with the applied index): the snapshot
     // records where the log may be compacted, and its data is read out only to be sent.
     await this.#store.createSnapshot(this.#applied, this.#confState, STATE_IN_DATABASE)
@@ -776,8 +789,15 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     })
   }
 
+  /**
+   * Asks the core for a read index for every read waiting, unless a round is out already without
+   * its index: the reads that came since wait for it to come back and then share the next round
+   * (a round asked before a read began cannot serve it). One round at a time bounds the ReadIndex
+   * messages to one heartbeat round trip, however many reads are in flight.
+   */
   #startReadRound(): void {
     if (this.#pendingReads.length === 0) return
+    for (const round of this.#readRounds.values()) if (round.index === undefined) return
     const reads = this.#pendingReads
     this.#pendingReads = []
     const ctx = `${this.#readPrefix}:${++this.#readSeq}`
