@@ -3,6 +3,7 @@
  * the mapping from metastore's error codes to HTTP statuses. Every error answer is
  * `{ "code": "<STABLE_CODE>", "message": "...", ...extras }`.
  */
+import { isUtf8 } from 'node:buffer'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { MetastoreError } from '../../lib/errors.js'
 
@@ -106,21 +107,43 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
     req.resume()
     throw new HttpError(413, 'TOO_LARGE', `the request body is ${declared} bytes, over the limit of ${limit}`, { limit, size: Number(declared) })
   }
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > limit) {
-      req.resume()
-      throw new HttpError(413, 'TOO_LARGE', `the request body is over the limit of ${limit} bytes`, { limit })
+  // Events rather than an async iterator: this is on the path of every write.
+  const body = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = (err?: Error): void => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+      req.off('close', onClose)
+      if (err) reject(err)
+      else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size))
     }
-    chunks.push(chunk)
-  }
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks))
-  } catch {
-    throw invalid('the request body is not UTF-8')
-  }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size > limit) {
+        done(new HttpError(413, 'TOO_LARGE', `the request body is over the limit of ${limit} bytes`, { limit }))
+        req.resume()
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = (): void => done()
+    const onError = (err: Error): void => done(err)
+    const onClose = (): void => {
+      if (!req.complete) done(new Error('the request was cut before the end of its body'))
+    }
+    if (req.destroyed || req.readableEnded) {
+      reject(new Error('the request body is gone (the request was cut, or its body read already)'))
+      return
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onError)
+    req.on('close', onClose)
+  })
+  if (!isUtf8(body)) throw invalid('the request body is not UTF-8')
+  return body.toString('utf8')
 }
 
 /** Reads a JSON object body (an empty body is `{}`). */

@@ -133,9 +133,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const started = performance.now()
     let name = 'unmatched'
     let streaming = false
-    const gone = new AbortController()
+    // One signal per request: aborted when the client goes away, or at the deadline (not for
+    // streams). A timer of its own is much cheaper than AbortSignal.any over AbortSignal.timeout.
+    const abort = new AbortController()
+    let clientGone = false
+    let deadline: NodeJS.Timeout | undefined
     const onClose = (): void => {
-      if (!res.writableFinished) gone.abort(new Error('the client went away'))
+      if (res.writableFinished) return
+      clientGone = true
+      abort.abort(new Error('the client went away'))
     }
     res.on('close', onClose)
     try {
@@ -145,19 +151,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const r = route(req.method ?? 'GET', rawPath, deps)
       name = r.name
       streaming = r.streaming === true
+      if (!streaming) {
+        deadline = setTimeout(() => abort.abort(new DOMException('the request did not complete in time', 'TimeoutError')), requestTimeoutMs)
+      }
       const ctx: RequestContext = {
         node,
         req,
         res,
         rawPath,
         query: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)),
-        signal: streaming ? gone.signal : AbortSignal.any([gone.signal, AbortSignal.timeout(requestTimeoutMs)]),
+        signal: abort.signal,
         maxRequestBytes,
         log,
       }
       await r.handler(ctx)
     } catch (err) {
-      if (gone.signal.aborted) {
+      if (clientGone) {
         // The client left: there is nobody to answer, and nothing went wrong here.
         log.debug(`${req.method} ${req.url}: the client went away`)
         res.destroy()
@@ -169,6 +178,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (e.code === 'METHOD_NOT_ALLOWED' && !res.headersSent) res.setHeader('allow', (e.extras.allowed as string[]).join(', '))
       sendError(res, e)
     } finally {
+      clearTimeout(deadline)
       res.off('close', onClose)
       requests.inc({ route: name, code: res.statusCode })
       if (!streaming) latency.observe((performance.now() - started) / 1000, { route: name })

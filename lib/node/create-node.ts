@@ -259,6 +259,11 @@ export interface MetastoreNode<V> {
 const dec = new TextDecoder()
 const ZERO = new Uint8Array([0])
 
+/** A range request for the current version of one key, nothing more: what the point-read path serves. */
+function isPlainPoint(o: RangeOptions): boolean {
+  return (o.revision ?? 0) === 0 && (o.limit ?? 0) === 0 && o.keysOnly !== true && o.countOnly !== true && o.sort === undefined
+}
+
 /**
  * Starts a node: opens its state (the KV store shares the log's database), joins the transport,
  * and returns the typed KV API.
@@ -399,7 +404,7 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
       const k = keyBytes(key)
       await read(o)
       if (o?.revision === undefined) {
-        const kv = await store.current(k)
+        const { kv } = await store.current(k)
         return kv === undefined ? undefined : kvOf(kv, false, key)
       }
       const r = await store.range({ key: k, revision: o.revision })
@@ -418,6 +423,11 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
         sortTarget: o.sort?.target,
       }
       await read(o)
+      if (sel.rangeEnd === undefined && o.start !== undefined && isPlainPoint(o)) {
+        // One key at the current revision: the point read's short path.
+        const { kv, revision } = await store.current(sel.key)
+        return { kvs: kv === undefined ? [] : [kvOf(kv, false, o.start)], count: kv === undefined ? 0 : 1, more: false, revision }
+      }
       return rangeOf(await store.range(req), o.keysOnly)
     },
     async put(key, value, o) {
