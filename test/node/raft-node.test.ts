@@ -119,6 +119,35 @@ t.test('a read barrier on a follower sees every write acknowledged before it', a
   }
 })
 
+t.test('concurrent read barriers share ReadIndex rounds and each sees the writes acknowledged before it', async (t) => {
+  const c = await threeNodes(t)
+  const leader = await c.leader()
+  const follower = [1, 2, 3].find((id) => id !== leader.id)!
+  for (const id of [leader.id, follower]) {
+    const node = c.node(id)
+    const rounds = (): number => node.metrics.counter('metastore_read_index_rounds_total', '').get()
+    const before = rounds()
+    const stale: string[] = []
+    const reads: Array<Promise<void>> = []
+    for (let i = 0; i < 300; i++) {
+      if (i % 30 === 0) await c.put(leader.id, 'x', String(i))
+      // Not older than the last write acknowledged before the read began (a later one may show).
+      const atLeast = i - (i % 30)
+      reads.push(
+        node.readBarrier().then(async () => {
+          const seen = Number(await c.members.get(id)!.sm.get('x'))
+          if (!(seen >= atLeast)) stale.push(`read ${i} saw ${seen}`)
+        }),
+      )
+    }
+    await Promise.all(reads)
+    t.same(stale, [], `no read on node ${id} was stale`)
+    const used = rounds() - before
+    // A round per write at most (each write ends the batch of reads before it), plus one.
+    t.ok(used >= 1 && used <= 22, `300 reads on node ${id} took ${used} rounds`)
+  }
+})
+
 t.test('an isolated leader cannot commit; the majority elects another and goes on', async (t) => {
   const c = await threeNodes(t)
   const old = await c.leader()

@@ -250,6 +250,13 @@ t.test('JSON API through a follower', async (t) => {
       t.equal(a.status, 400, `${method} ${path} ${body ?? ''} → 400`)
       t.equal(a.json?.code, 'INVALID', `${method} ${path}: code INVALID (${a.text})`)
     }
+    const notUtf8 = await call(`${url}/v1/kv/bytes`, { method: 'PUT', body: new Uint8Array([0x61, 0xc3, 0x28]) })
+    t.equal(notUtf8.status, 400, 'a body that is not UTF-8')
+    t.match(notUtf8.json, { code: 'INVALID', message: /UTF-8/ })
+    // A body of many chunks comes back whole, multi-byte characters across chunk edges included.
+    const long = 'é€𝄞'.repeat(40_000)
+    t.equal((await call(`${url}/v1/kv/long`, { method: 'PUT', body: long })).status, 200)
+    t.equal((await call(`${url}/v1/kv/long`)).json.kv.value, long, 'a 360 KB body read back as it was sent')
     const notFound = await call(`${url}/v1/nothing-here`)
     t.equal(notFound.status, 404)
     t.equal(notFound.json.code, 'NOT_FOUND')
