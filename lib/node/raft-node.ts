@@ -146,6 +146,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   /** The silence last probed: the leader and term, and the ticks of silence then. */
   #probed: { term: number; lead: NodeId; elapsed: number } | undefined
   #cancelCampaign: (() => void) | undefined
+  /** See {@link electIfSoleVoter}. */
+  #electEarly = true
   #addresses: Record<number, string>
   /** Set once this node applied its own removal: requests fail with REMOVED. */
   #removed = false
@@ -299,7 +301,26 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     })
     this.#syncPeers(new Set())
     this.#stopTicker = every(this.#clock, this.#tickMs, () => this.#tick())
+    this.#electIfSoleVoter()
     this.#wake()
+  }
+
+  /**
+   * Until the node first knows a leader: the sole voter has nobody to hear from, so it elects
+   * itself at once rather than after an election timeout (a one-member cluster serves as soon as
+   * it started). Tried at start and after each apply: the core refuses while committed membership
+   * changes are not applied yet (a new cluster's first entries).
+   */
+  #electIfSoleVoter(): void {
+    if (!this.#electEarly) return
+    if (this.#leader !== NONE) {
+      this.#electEarly = false
+      return
+    }
+    const cs = this.#confState
+    if (cs.voters.length !== 1 || cs.voters[0] !== this.id || cs.votersOutgoing.length > 0) return
+    this.#raw.campaign()
+    if (this.#raw.raft.state !== 'follower') this.#electEarly = false
   }
 
   /** Tells the transport where members are, and forgets peers that left. */
@@ -484,6 +505,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
           if (round) round.index = rs.index
         }
         this.#raw.advance()
+        if (rd.committedEntries.length > 0) this.#electIfSoleVoter()
         this.#releaseReads()
         // The reads that waited for the round just answered (after advance: it clears read states).
         if (rd.readStates.length > 0) this.#startReadRound()

@@ -148,6 +148,27 @@ t.test('concurrent read barriers share ReadIndex rounds and each sees the writes
   }
 })
 
+t.test('a one-member cluster elects itself at start, fresh and after a restart, without an election timeout', async (t) => {
+  const c = new Cluster()
+  t.teardown(() => c.close())
+  const m: Member = { id: 1, logDb: new MemoryLevel<string, string>(), sm: new TestStateMachine(), node: undefined }
+  c.members.set(1, m)
+  const start = async (): Promise<RaftNode> => {
+    const store = await LevelLogStore.open(m.logDb)
+    // An election timeout of 1,000 ticks of 60 s: a leader within the bound below came from the start.
+    m.node = await RaftNode.start({ id: 1, peers: [1], store, transport: c.net.transport(), stateMachine: m.sm, tickMs: 60_000, raft: { electionTick: 1000, heartbeatTick: 1 } })
+    return m.node
+  }
+  for (const run of ['fresh', 'restarted']) {
+    const node = await start()
+    await node.waitForLeader(AbortSignal.timeout(10_000))
+    t.equal(node.role, 'leader', `${run}: leader`)
+    await c.put(1, 'k', run)
+    t.equal(await m.sm.get('k'), run, `${run}: applies`)
+    await c.stop(1)
+  }
+})
+
 t.test('an isolated leader cannot commit; the majority elects another and goes on', async (t) => {
   const c = await threeNodes(t)
   const old = await c.leader()
