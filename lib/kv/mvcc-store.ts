@@ -252,7 +252,7 @@ export class MvccStore {
     const prepared = await this.prepare(entries)
     const pending = this.#takePending(prepared)
     this.#written(prepared)
-    const write = async (): Promise<void> => {
+    const landed = (async (): Promise<void> => {
       try {
         await writeBatch(rootDatabase(prepared.generation.all), [...prepared.ops, ...(options.extraOps ?? [])], options.sync === true)
       } catch (error) {
@@ -264,20 +264,21 @@ export class MvccStore {
         this.#inflight = undefined
         pending.release()
       }
-      if (options.deferCompaction !== true && this.compactionPending) {
-        try {
-          await this.runCompaction()
-          this.#compactionError = undefined
-        } catch (error) {
-          this.#compactionError = error
-        }
-      }
-    }
-    const written = write()
-    this.#inflight ??= written.then(
+    })()
+    // Reads wait for the batch's write only, not for the physical compaction after it.
+    this.#inflight = landed.then(
       () => undefined,
       () => undefined,
     )
+    const written = landed.then(async () => {
+      if (options.deferCompaction === true || !this.compactionPending) return
+      try {
+        await this.runCompaction()
+        this.#compactionError = undefined
+      } catch (error) {
+        this.#compactionError = error
+      }
+    })
     return { results: prepared.results, events: prepared.events, appliedIndex: prepared.appliedIndex, revision: prepared.meta.revision, written }
   }
 

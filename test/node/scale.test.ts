@@ -94,7 +94,8 @@ t.test(`a LevelDB node holding ${KEYS} keys restarts without replaying its log`,
   t.comment(`stop and restart took ${Math.round(performance.now() - started)} ms`)
   const open = back.status()
   t.equal(open.appliedIndex, before.appliedIndex, 'the applied index on open is the one before the stop')
-  t.equal(open.lastIndex, before.lastIndex)
+  // The sole voter elects itself at start: its new term's empty entry may be in the log already.
+  t.ok(open.lastIndex - before.lastIndex === 0 || open.lastIndex - before.lastIndex === 1, `the log as before, or one entry of a new term more (${before.lastIndex} → ${open.lastIndex})`)
   t.equal(open.revision, before.revision, 'and so is the revision')
   t.equal(appliedCounter(back), 0, 'no entry was applied to open')
 
