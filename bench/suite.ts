@@ -6,7 +6,7 @@
  *   node build/bench/suite.js suite [--seconds 2] [--report]       everything, etcd first
  *   node build/bench/suite.js kv                                   the KV matrix: etcd, embedded, http
  *   node build/bench/suite.js embedded|http|etcd [--etcd]          the KV matrix of one system
- *   node build/bench/suite.js inprocess|recovery|catchup|failover|memory|profile
+ *   node build/bench/suite.js inprocess|recovery|catchup|failover|memory|profile|breakdown
  *
  * Every child process (members, servers, etcd, load clients) is killed when the run ends, and the
  * whole run is bounded by `--timeout` minutes.
@@ -23,6 +23,7 @@ import { etcdRecoveryAndMemory } from './compare/etcd-life.js'
 import { parseSuiteOptions, USAGE, type SuiteOptions } from './compare/options.js'
 import { killAll } from './compare/procs.js'
 import { profile } from './compare/profile.js'
+import { breakdown } from './compare/breakdown.js'
 import { renderReport, writeReportSection } from './compare/report.js'
 import { printed, type BenchLine } from './compare/result.js'
 import { serverAvailable } from './compare/server-cluster.js'
@@ -99,6 +100,7 @@ const scenarios: Record<string, Scenario> = {
     if (options.withEtcd) await attempt('etcd recovery and memory', () => etcdRecoveryAndMemory(options))
   },
   profile: (options) => attempt('profile', () => profile(options)),
+  breakdown: (options) => attempt('breakdown', () => breakdown(options)),
 }
 
 function environment(argv: readonly string[], options: SuiteOptions): string {

@@ -33,7 +33,7 @@ export interface SuiteOptions {
   readonly withEtcd: boolean
 }
 
-const USAGE = `usage: node build/bench/suite.js <suite|kv|embedded|http|etcd|inprocess|recovery|catchup|failover|memory|profile> [flags]
+const USAGE = `usage: node build/bench/suite.js <suite|kv|embedded|http|etcd|inprocess|recovery|catchup|failover|memory|profile|breakdown> [flags]
 
   --seconds N        measured seconds per configuration (default 10; 2 for a quick run)
   --warmup N         warm-up seconds before each window (default 2)

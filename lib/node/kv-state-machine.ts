@@ -180,6 +180,8 @@ export class KvStateMachine implements StateMachine {
     // Written first, with the snapshot's index: if the restore below does not finish, open()
     // sees a record past the applied index and the driver restores again.
     const record: ConfRecord = { index: snapshot.metadata.index, confState: snapshot.metadata.confState, addresses }
+    // An applied batch still being written carries a membership record too: it must land first.
+    await this.flushed()
     await this.#db.batch([{ type: 'put', sublevel: this.#meta, key: 'conf', value: pack(record) }], syncOptions(true))
     if ('staged' in data) await this.store.install(data.staged, { sync: true })
     else await this.store.restore(data.chunks, { sync: true })
