@@ -12,6 +12,11 @@ export interface NetworkClock {
 export const realTimeClock: NetworkClock = {
   now: () => Date.now(),
   setTimer(ms, fn) {
+    if (ms <= 0) {
+      // No delay: the next turn of the event loop (setTimeout clamps 0 to 1 ms).
+      const i = setImmediate(fn)
+      return () => clearImmediate(i)
+    }
     const t = setTimeout(fn, ms)
     return () => clearTimeout(t)
   },

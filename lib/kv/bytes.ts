@@ -13,10 +13,17 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-/** Compares as unsigned bytes: negative, zero or positive, like `Buffer.compare`. */
+/** Compares as unsigned bytes: negative, zero or positive, like `Buffer.compare` (which takes any `Uint8Array`). */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(asBuffer(a), asBuffer(b))
+  return Buffer.compare(a, b)
 }
+
+/**
+ * Node's latin1 decoder, which reads any `Uint8Array` in place; a `Buffer` view made for each call
+ * costs more than the decoding of a short key. Not part of Node's documented API: without it,
+ * {@link toLatin1} makes the view.
+ */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
 
 /** Whether two byte strings hold the same bytes. */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -28,7 +35,7 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  * strings sort exactly as the bytes do: they key the in-memory maps that must keep that order.
  */
 export function toLatin1(bytes: Uint8Array): string {
-  return asBuffer(bytes).toString('latin1')
+  return latin1Slice !== undefined ? latin1Slice.call(bytes, 0, bytes.byteLength) : asBuffer(bytes).toString('latin1')
 }
 
 /** The inverse of {@link toLatin1}. */
