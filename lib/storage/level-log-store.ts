@@ -53,7 +53,7 @@ export interface LevelLogStoreOptions {
   readonly sync?: boolean
   /** Most entries kept in the in-memory hot tail. Default 8192. */
   readonly cacheEntries?: number
-  /** Most bytes (data plus 24 per entry) kept in the hot tail. Default 64 MiB. */
+  /** Most bytes (data plus 24 per entry) kept in the hot tail. Default 16 MiB. */
   readonly cacheBytes?: number
   /** Bytes of old chunks kept after being read back from disk. Default 16 MiB. */
   readonly chunkCacheBytes?: number
@@ -165,7 +165,7 @@ function resolveOptions(db: LevelDatabase, options: LevelLogStoreOptions): Resol
     prefix: options.prefix ?? 'raft',
     sync: options.sync ?? true,
     cacheEntries: positive('cacheEntries', options.cacheEntries, 8192),
-    cacheBytes: positive('cacheBytes', options.cacheBytes, 64 << 20),
+    cacheBytes: positive('cacheBytes', options.cacheBytes, 16 << 20),
     chunkCacheBytes: positive('chunkCacheBytes', options.chunkCacheBytes, 16 << 20),
     chunk: Object.freeze({
       maxEntries: positive('maxChunkEntries', options.maxChunkEntries, 1024),
