@@ -259,6 +259,9 @@ export interface MetastoreNode<V> {
 const dec = new TextDecoder()
 const ZERO = new Uint8Array([0])
 
+/** Whether `text` has no lone surrogate (so that UTF-8 encoding and decoding give it back). */
+const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed()
+
 /** A range request for the current version of one key, nothing more: what the point-read path serves. */
 function isPlainPoint(o: RangeOptions): boolean {
   return (o.revision ?? 0) === 0 && (o.limit ?? 0) === 0 && o.keysOnly !== true && o.countOnly !== true && o.sort === undefined
@@ -326,9 +329,10 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     const key = keyBytes(s.start)
     return s.end === undefined ? { key } : { key, rangeEnd: s.end === '\0' ? ZERO : keyBytes(s.end) }
   }
-  // `key`: the key as a string when the caller has it already.
+  // `key`: the key as the caller gave it, when it is what decoding the stored bytes gives back
+  // (a string with a lone surrogate was stored with U+FFFD in its place).
   const kvOf = (kv: RawKeyValue, keysOnly = false, key?: string): KeyValue<V> => ({
-    key: key ?? dec.decode(kv.key),
+    key: key !== undefined && isWellFormed(key) ? key : dec.decode(kv.key),
     value: keysOnly ? (undefined as V) : codec.decode(kv.value),
     createRevision: kv.createRevision,
     modRevision: kv.modRevision,

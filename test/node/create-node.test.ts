@@ -34,6 +34,20 @@ t.test('typed values through any node; linearizable reads everywhere', async (t)
   t.equal(await b.kv.get('doc/2', { serializable: true }), undefined, 'a serializable read on the acknowledging node')
 })
 
+t.test('a point read names the key as it is stored, also for a string UTF-8 cannot hold', async (t) => {
+  const [a] = await cluster(t)
+  await a.kv.put('k\uD800', { name: 'lone surrogate', n: 1 })
+  const stored = 'k\uFFFD'
+  for (const serializable of [false, true]) {
+    t.equal((await a.kv.get('k\uD800', { serializable }))?.key, stored, `get (serializable ${serializable})`)
+    t.same((await a.kv.range({ start: 'k\uD800', serializable })).kvs.map((kv) => kv.key), [stored], `range of one key (serializable ${serializable})`)
+  }
+  t.equal((await a.kv.get(stored))?.value.name, 'lone surrogate', 'the same key')
+  t.equal((await a.kv.get('doc'))?.key, undefined)
+  await a.kv.put('plain', { name: 'p', n: 2 })
+  t.equal((await a.kv.get('plain'))?.key, 'plain')
+})
+
 t.test('transactions: compare-and-swap decided once', async (t) => {
   const [a, b, c] = await cluster(t)
   await a.kv.put('counter', { name: 'c', n: 0 })
