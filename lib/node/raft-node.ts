@@ -850,10 +850,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   /** Requests without an answer for an election timeout are submitted again. */
   #retryStale(): void {
     const electionMs = (this.#raw.raft.electionTimeout + 1) * this.#tickMs
+    // A read round is one heartbeat round trip: one unanswered for three heartbeat intervals was
+    // lost (a dropped message, a leader change), and the reads that queued behind it wait for it.
+    const readStaleMs = Math.min(electionMs, 3 * this.#raw.raft.heartbeatTimeout * this.#tickMs)
     const now = this.#clock.now()
     let stale = false
     for (const round of this.#readRounds.values()) {
-      if (round.index === undefined && now - round.issuedAt > electionMs) stale = true
+      if (round.index === undefined && now - round.issuedAt > readStaleMs) stale = true
     }
     if (stale) this.#reissueReads()
     this.#startReadRound()
