@@ -226,17 +226,8 @@ export class MvccStore {
   async apply(entries: readonly CommittedEntry[], options: ApplyOptions = {}): Promise<AppliedBatch> {
     const prepared = await this.prepare(entries)
     await this.commit(prepared, options)
-    if (options.deferCompaction !== true && this.compactionPending) {
-      // NB: the batch is written; failing apply() now would lose its results. What was not
-      // removed stays pending (and invisible) and is removed by the next run.
-      try {
-        await this.runCompaction()
-        this.#compactionError = undefined
-      } catch (error) {
-        this.#compactionError = error
-      }
-    }
-    return { results: prepared.results, events: prepared.events, appliedIndex: prepared.appliedIndex, revision: prepared.meta.revision }
+    await this.#compactAfterWrite(options)
+    return appliedBatch(prepared)
   }
 
   /**
@@ -254,7 +245,7 @@ export class MvccStore {
     this.#written(prepared)
     const landed = (async (): Promise<void> => {
       try {
-        await writeBatch(rootDatabase(prepared.generation.all), [...prepared.ops, ...(options.extraOps ?? [])], options.sync === true)
+        await writePrepared(prepared, options)
       } catch (error) {
         this.#cache.clear()
         this.#failure = error
@@ -270,16 +261,23 @@ export class MvccStore {
       () => undefined,
       () => undefined,
     )
-    const written = landed.then(async () => {
-      if (options.deferCompaction === true || !this.compactionPending) return
-      try {
-        await this.runCompaction()
-        this.#compactionError = undefined
-      } catch (error) {
-        this.#compactionError = error
-      }
-    })
-    return { results: prepared.results, events: prepared.events, appliedIndex: prepared.appliedIndex, revision: prepared.meta.revision, written }
+    const written = landed.then(() => this.#compactAfterWrite(options))
+    return { ...appliedBatch(prepared), written }
+  }
+
+  /**
+   * Physical compaction after a written batch, if due and not deferred. It never throws: the
+   * batch is written, and failing now would lose its results; what was not removed stays
+   * pending (and invisible) for the next run, and the error is kept in {@link compactionError}.
+   */
+  async #compactAfterWrite(options: ApplyOptions): Promise<void> {
+    if (options.deferCompaction === true || !this.compactionPending) return
+    try {
+      await this.runCompaction()
+      this.#compactionError = undefined
+    } catch (error) {
+      this.#compactionError = error
+    }
   }
 
   /**
@@ -309,7 +307,7 @@ export class MvccStore {
     const pending = this.#takePending(prepared)
     let written = false
     try {
-      await writeBatch(rootDatabase(prepared.generation.all), [...prepared.ops, ...(options.extraOps ?? [])], options.sync === true)
+      await writePrepared(prepared, options)
       written = true
       this.#written(prepared)
     } finally {
@@ -751,6 +749,15 @@ export class MvccStore {
       await view.close()
     }
   }
+}
+
+/** A prepared batch's operations, with the caller's extra ones, in one atomic write. */
+function writePrepared(prepared: PreparedBatch, options: CommitOptions): Promise<void> {
+  return writeBatch(rootDatabase(prepared.generation.all), [...prepared.ops, ...(options.extraOps ?? [])], options.sync === true)
+}
+
+function appliedBatch(prepared: PreparedBatch): AppliedBatch {
+  return { results: prepared.results, events: prepared.events, appliedIndex: prepared.appliedIndex, revision: prepared.meta.revision }
 }
 
 async function leaseInfo(source: ReadSource, idKey: Uint8Array, bytes: Uint8Array): Promise<LeaseInfo> {

@@ -417,6 +417,12 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     async range(o) {
       const sel = o.prefix !== undefined ? selector({ prefix: o.prefix }) : o.start !== undefined ? selector({ start: o.start, end: o.end }) : undefined
       if (!sel) throw new TypeError('range needs a prefix or a start')
+      await read(o)
+      if (sel.rangeEnd === undefined && o.start !== undefined && isPlainPoint(o)) {
+        // One key at the current revision: the point read's short path.
+        const { kv, revision } = await store.current(sel.key)
+        return { kvs: kv === undefined ? [] : [kvOf(kv, false, o.start)], count: kv === undefined ? 0 : 1, more: false, revision }
+      }
       const req: Omit<RangeCommand, 'type'> = {
         ...sel,
         revision: o.revision,
@@ -425,12 +431,6 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
         countOnly: o.countOnly,
         sortOrder: o.sort?.order,
         sortTarget: o.sort?.target,
-      }
-      await read(o)
-      if (sel.rangeEnd === undefined && o.start !== undefined && isPlainPoint(o)) {
-        // One key at the current revision: the point read's short path.
-        const { kv, revision } = await store.current(sel.key)
-        return { kvs: kv === undefined ? [] : [kvOf(kv, false, o.start)], count: kv === undefined ? 0 : 1, more: false, revision }
       }
       return rangeOf(await store.range(req), o.keysOnly)
     },

@@ -8,6 +8,7 @@ import { levelStorage } from '../../lib/storage/level-engine.js'
 import { memoryStorage } from '../../lib/storage/memory-engine.js'
 import { InProcessNetwork } from '../../transports/inprocess.js'
 import type { Transport } from '../../transports/transport.js'
+import { until } from './kit.js'
 
 /** Wraps a transport and records what the node told it about its peers. */
 function recording(inner: Transport): { transport: Transport; peers: Map<NodeId, string> } {
@@ -26,14 +27,6 @@ function recording(inner: Transport): { transport: Transport; peers: Map<NodeId,
     close: () => inner.close(),
   }
   return { transport, peers }
-}
-
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
 }
 
 const addressOf = (id: number): string => `mem://node-${id}`

@@ -23,3 +23,12 @@ export async function threeNodeCluster<V>(
   await nodes[0].waitForLeader()
   return nodes
 }
+
+/** Waits until `cond` holds, checking every 5 ms; fails naming `what` after `ms` milliseconds. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}

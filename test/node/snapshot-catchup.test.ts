@@ -6,14 +6,7 @@ import { createNode, type MetastoreNode } from '../../lib/node/create-node.js'
 import { levelStorage } from '../../lib/storage/level-engine.js'
 import { memoryStorage } from '../../lib/storage/memory-engine.js'
 import { InProcessNetwork } from '../../transports/inprocess.js'
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
+import { until } from './kit.js'
 
 // Local snapshots hold no data (the state is in the database); the state is read out when a
 // follower needs it, at the applied index of that moment, which is past the snapshot's index

@@ -10,14 +10,7 @@ import { memoryStorage } from '../../lib/storage/memory-engine.js'
 import { HttpTransport } from '../../transports/http.js'
 import { TcpTransport } from '../../transports/tcp.js'
 import type { Transport } from '../../transports/transport.js'
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+import { until } from './kit.js'
 
 interface Listening {
   readonly transport: Transport
@@ -65,7 +58,7 @@ for (const [kind, make] of Object.entries(kinds)) {
     nodes.set(4, four)
     await leader.addLearner(4, { address: listening[3].address })
     const target = leader.status().commitIndex
-    await until('the new member to apply everything committed', () => four.status().appliedIndex >= target)
+    await until('the new member to apply everything committed', () => four.status().appliedIndex >= target, 30_000)
     const { kvs } = await four.kv.range({ prefix: 'key/', serializable: true })
     t.equal(kvs.length, 1500, 'every key is on the new member')
     t.equal(kvs[1234].value, `1234:${value}`)

@@ -20,14 +20,7 @@ import { levelStorage } from '../../lib/storage/level-engine.js'
 import { memoryStorage } from '../../lib/storage/memory-engine.js'
 import { InProcessNetwork } from '../../transports/inprocess.js'
 import type { Transport, TransportHandler } from '../../transports/transport.js'
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
+import { until } from './kit.js'
 
 /**
  * An in-process network whose transports also stream snapshots: the chunks go, copied one by
