@@ -93,7 +93,12 @@ export class IpcProc<C> {
  * sampled at the edges of the window. When `proc` is itself one of the servers, its CPU is
  * counted in `servers` only and `client` is 0.
  */
-export async function loadVia<C>(proc: IpcProc<C>, spec: LoadSpec, serverPids: readonly number[]): Promise<{ figures: LoadFigures; cpu: { client: number; servers: number } }> {
+export async function loadVia<C>(
+  proc: IpcProc<C>,
+  spec: LoadSpec,
+  serverPids: readonly number[],
+  onWindow?: (phase: 'start' | 'end') => void,
+): Promise<{ figures: LoadFigures; cpu: { client: number; servers: number } }> {
   const clientPid = serverPids.includes(proc.pid) ? 0 : proc.pid
   const at: Record<'start' | 'end', { t: number; client: number; servers: number }> = {
     start: { t: 0, client: 0, servers: 0 },
@@ -101,6 +106,7 @@ export async function loadVia<C>(proc: IpcProc<C>, spec: LoadSpec, serverPids: r
   }
   proc.onWindow = (phase) => {
     at[phase] = { t: performance.now(), client: clientPid ? cpuOf([clientPid]) : 0, servers: cpuOf(serverPids) }
+    onWindow?.(phase)
   }
   try {
     const figures = await proc.call<LoadFigures>('load', spec)

@@ -164,6 +164,7 @@ async function main(): Promise<void> {
     process.exit(0)
   }
   process.on('disconnect', () => void close())
+  let memberProfiler: WindowProfiler | undefined
   process.on('message', (raw) => {
     const m = raw as ParentMessage
     if (m.type !== 'call') return
@@ -210,6 +211,15 @@ async function main(): Promise<void> {
           return node.promote(Number(params.id))
         case 'metrics':
           return node.metrics.render()
+        case 'profileStart':
+          // A member that runs no load (a follower) profiled over a window the parent chooses.
+          memberProfiler = new WindowProfiler(String(params.file))
+          await memberProfiler.start()
+          return true
+        case 'profileStop':
+          await memberProfiler?.stop()
+          memberProfiler = undefined
+          return true
         case 'close':
           setImmediate(() => void close())
           return true

@@ -56,13 +56,20 @@ export async function profile(options: SuiteOptions): Promise<BenchLine[]> {
   const op = options.ops.length === 1 ? options.ops[0] : 'put'
   const concurrency = options.concurrency.length === 1 ? options.concurrency[0] : 128
   const file = join(profDir, `embedded-${op}-${concurrency}-leader.cpuprofile`)
+  const followerFile = join(profDir, `embedded-${op}-${concurrency}-follower.cpuprofile`)
   const cluster = await NodeCluster.start(dir)
   let line: BenchLine
   try {
     const leader = await cluster.leader()
     await leader.call('prime')
     const spec = { op, concurrency, seconds: options.seconds, warmupSeconds: options.warmupSeconds, profileFile: file }
-    const { figures, cpu } = await loadVia(leader, spec, cluster.pids)
+    // One follower is profiled over the same window, from outside (it runs no load).
+    const follower = cluster.procs.find((p) => p !== leader)
+    const calls: Array<Promise<unknown>> = []
+    const { figures, cpu } = await loadVia(leader, spec, cluster.pids, (phase) => {
+      if (follower !== undefined) calls.push(follower.call(phase === 'start' ? 'profileStart' : 'profileStop', { file: followerFile }))
+    })
+    await Promise.all(calls)
     line = lineOf({ system: 'metastore', scenario: 'profile', op, concurrency, target: 'leader' }, figures, cpu)
     emit(line)
   } finally {
@@ -74,5 +81,7 @@ export async function profile(options: SuiteOptions): Promise<BenchLine[]> {
   for (const f of topFrames(file, 30)) console.error(`${String(f.percent).padStart(5)}%  ${String(f.selfMs).padStart(6)} ms  ${f.frame}`)
   console.error('top files by self time:')
   for (const f of topFrames(file, 15, true)) console.error(`${String(f.percent).padStart(5)}%  ${String(f.selfMs).padStart(6)} ms  ${f.frame}`)
+  console.error(`follower profile of the same window: ${followerFile}`)
+  for (const f of topFrames(followerFile, 20)) console.error(`${String(f.percent).padStart(5)}%  ${String(f.selfMs).padStart(6)} ms  ${f.frame}`)
   return [line]
 }

@@ -51,16 +51,32 @@ export function plain(bytes: Uint8Array): Uint8Array {
   return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
+/** Bytes of each slab {@link pooledCopy} carves copies out of (Node's own pool uses 8 KiB). */
+const SLAB_BYTES = 16 * 1024
+/** Copies above this size get an array of their own. */
+const MAX_POOLED = 2048
+let slab = new ArrayBuffer(0)
+let slabUsed = 0
+
 /**
- * A copy of `bytes` carved out of Node's shared buffer pool. A typed array of its own above 64
- * bytes is an allocation outside V8's heap, about 1 µs on a small machine and more work for the
- * collector; this costs tens of nanoseconds. For copies that do not stay long: each keeps its
- * 8 KiB slab of the pool alive.
+ * A plain `Uint8Array` copy of `bytes`, carved out of a shared slab. A typed array of its own
+ * above 64 bytes is an allocation outside V8's heap, about 1 µs on a small machine and more work
+ * for the collector; this is one view object and a copy. For copies that do not stay long: each
+ * keeps its 16 KiB slab alive. (Node's `Buffer.allocUnsafe` pools the same way, but hands out a
+ * `Buffer`, and a plain view of it is a second object.)
  */
 export function pooledCopy(bytes: Uint8Array): Uint8Array {
-  const out = Buffer.allocUnsafe(bytes.byteLength)
+  const n = bytes.byteLength
+  if (n > MAX_POOLED) return new Uint8Array(bytes)
+  if (slabUsed + n > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES)
+    slabUsed = 0
+  }
+  const out = new Uint8Array(slab, slabUsed, n)
   out.set(bytes)
-  return plain(out)
+  // Aligned to 8 bytes, as Node's pool does.
+  slabUsed = (slabUsed + n + 7) & ~7
+  return out
 }
 
 /** The UTF-8 bytes of `text`, out of Node's buffer pool (`TextEncoder.encode` allocates outside the heap every time). */

@@ -11,7 +11,7 @@ import type { LevelDatabase, ExtraOperation } from '../storage/level-database.js
 import { syncOptions, writeBatch } from '../storage/level-database.js'
 import { prepareBatch } from './apply-batch.js'
 import type { CommittedEntry, PreparedBatch } from './apply-batch.js'
-import { isBytes, readUint64 } from './bytes.js'
+import { isBytes, plain, pooledCopy, readUint64 } from './bytes.js'
 import { validateRange } from './codec.js'
 import type { RangeCommand } from './commands.js'
 import { compactionStep, FRESH_CURSOR } from './compaction.js'
@@ -22,12 +22,12 @@ import { generationLayout, HEAD_KEY, leaseIdKey, leaseKeyBounds, parseRevKey, re
 import type { Generation, Root } from './layout.js'
 import { Mutex } from './mutex.js'
 import { DiskSource } from './read-source.js'
-import { CachedSource, nextTurnIfBusy, PointSource, RecordCache } from './record-cache.js'
+import { CachedSource, keyId, nextTurnIfBusy, PointSource, RecordCache } from './record-cache.js'
 import { resolveRange } from './key-range.js'
 import type { ReadSource } from './read-source.js'
 import { keyValueAt, readRange } from './read-range.js'
-import { decodeCurrent, decodeHead, decodeLease, decodeMeta, decodeRevision, encodeHead, encodeMeta, FORMAT, INITIAL_META } from './records.js'
-import type { HeadRecord, MetaState } from './records.js'
+import { decodeHead, decodeLease, decodeMeta, decodeRevision, encodeHead, encodeMeta, FORMAT, INITIAL_META } from './records.js'
+import type { CurrentFields, HeadRecord, MetaState } from './records.js'
 import type { ApplyResult, KeyValue, RangeResult, RevisionEvents, WatchEvent } from './results.js'
 import { encodeSnapshot, SnapshotReader } from './snapshot-stream.js'
 import type { SnapshotHeader } from './snapshot-stream.js'
@@ -411,10 +411,22 @@ export class MvccStore {
     const busy = nextTurnIfBusy()
     if (busy !== undefined) await busy
     this.#assertOpen()
-    const hit = this.#cache.get('key', key)
-    if (hit !== undefined) return { kv: hit === null ? undefined : decodeCurrent(key, hit), revision: this.#meta.revision }
+    const hit = this.#cache.current(keyId(key))
+    if (hit !== undefined) return { kv: hit === null ? undefined : { key: plain(key), ...hit, value: pooledCopy(hit.value) }, revision: this.#meta.revision }
     const r = await this.range({ key })
     return { kv: r.kvs[0], revision: r.revision }
+  }
+
+  /**
+   * The current version of a key from the cache alone, in this turn: the point read's short
+   * path. `id` is the key's cache id ({@link keyId}: for a key of ASCII characters, the key
+   * string itself). `null` if the key is known absent; `undefined` if it is not cached or the
+   * store is not open (then {@link current} reads it, or says why it cannot). The fields'
+   * `value` is the cache's own: copy it before it leaves the store.
+   */
+  cachedCurrent(id: string): CurrentFields | null | undefined {
+    if (this.#failure !== undefined || this.#closed) return undefined
+    return this.#cache.current(id)
   }
 
   /** The key at `revision` (default current), or undefined. */

@@ -13,6 +13,7 @@
  */
 import { bytesEqual, pooledCopy, toLatin1 } from './bytes.js'
 import type { SublevelName } from './layout.js'
+import { decodeCurrentFields, type CurrentFields } from './records.js'
 import type { ReadSource, ScanRange } from './read-source.js'
 
 /** The sublevels the cache holds. */
@@ -24,10 +25,14 @@ const ENTRY_OVERHEAD = 96
 /** Default bound of the cache, in bytes. */
 export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024
 
-/** A cached record and whether it was read since it was last set or given a second chance. */
+/**
+ * A cached record and whether it was read since it was last set or given a second chance; for a
+ * `key` record, its fields once a point read has decoded them (views into `value`).
+ */
 interface Slot {
   readonly value: Uint8Array | null
   used: boolean
+  fields?: CurrentFields
 }
 
 /**
@@ -56,10 +61,24 @@ export class RecordCache {
     return slot.value === null ? null : pooledCopy(slot.value)
   }
 
+  /**
+   * The fields of the current record of the key whose id (see {@link keyId}) is `id`, decoded
+   * on the first read and kept with the record; `null` if known absent, `undefined` if not cached.
+   * The fields' `value` is a view of the cache's own bytes, which never change: copy it before it
+   * leaves the store.
+   */
+  current(id: string): CurrentFields | null | undefined {
+    const slot = this.#map.get(id)
+    if (slot === undefined) return undefined
+    slot.used = true
+    if (slot.value === null) return null
+    return (slot.fields ??= decodeCurrentFields(slot.value))
+  }
+
   /** Keeps a copy of `value`: the caller's bytes may be a view of a larger shared buffer, or change later. */
   set(sublevel: CachedSublevel, key: Uint8Array, record: Uint8Array | null): void {
     if (this.#maxBytes === 0) return
-    const value = record === null ? null : record.slice()
+    const value = record === null ? null : Uint8Array.prototype.slice.call(record)
     const id = idOf(sublevel, key)
     const old = this.#map.get(id)
     if (old !== undefined) {
@@ -109,6 +128,14 @@ export class RecordCache {
  */
 function idOf(sublevel: CachedSublevel, key: Uint8Array): string {
   return sublevel === 'key' ? toLatin1(key) : `\u0100${toLatin1(key)}`
+}
+
+/**
+ * The id of a `key` record for {@link RecordCache.current}: its latin1 string, which for a key
+ * of ASCII characters is the key string itself.
+ */
+export function keyId(key: Uint8Array): string {
+  return toLatin1(key)
 }
 
 function cost(id: string, value: Uint8Array | null): number {

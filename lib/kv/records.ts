@@ -61,8 +61,16 @@ export function encodeCurrent(kv: KeyValue): Uint8Array {
 
 /** Decodes a `key` record of `key`. */
 export function decodeCurrent(key: Uint8Array, bytes: Uint8Array): KeyValue {
+  return { key: plain(key), ...decodeCurrentFields(bytes) }
+}
+
+/** The fields of a `key` record; `value` is a view into `bytes`. */
+export type CurrentFields = Omit<KeyValue, 'key'>
+
+/** Decodes a `key` record without its key. */
+export function decodeCurrentFields(bytes: Uint8Array): CurrentFields {
   const [value, createRevision, modRevision, version, lease] = unpack<[Uint8Array, number, number, number, number]>(bytes)
-  return { key: plain(key), value: plain(value), createRevision, modRevision, version, lease }
+  return { value: plain(value), createRevision, modRevision, version, lease }
 }
 
 /**

@@ -4,9 +4,10 @@ import { TooLargeError } from '../errors.js'
 import { encodeEnvelope } from '../kv/codec.js'
 import type { Command, Compare, CompareResult, RangeCommand, SortOrder, SortTarget, TxnOp } from '../kv/commands.js'
 import { LeaseNotFoundError, toError } from '../kv/errors.js'
-import { utf8Bytes } from '../kv/bytes.js'
+import { pooledCopy, utf8Bytes } from '../kv/bytes.js'
 import { prefixEnd } from '../kv/key-range.js'
 import { MvccStore } from '../kv/mvcc-store.js'
+import { nextTurnIfBusy } from '../kv/record-cache.js'
 import type { CommandResult, KeyValue as RawKeyValue, RangeResult, TxnOpResult } from '../kv/results.js'
 import type { RaftLogger } from '../raft/logger.js'
 import type { RaftStatus } from '../raft/raw-node.js'
@@ -339,6 +340,30 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     version: kv.version,
     lease: kv.lease,
   })
+  // A key string of ASCII characters within the size limit is its own cache id (its UTF-8 bytes
+  // are its characters): a point read of it needs no encoding, and takes the cache's record in
+  // this turn when it is there.
+  const asciiKey = (key: unknown): key is string => {
+    if (typeof key !== 'string' || key.length === 0 || key.length > maxKey) return false
+    for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0x7f) return false
+    return true
+  }
+  /**
+   * The current version of an ASCII key from the cache, in this turn (the store's revision read
+   * in the same turn goes with it); `null` if absent, `undefined` if not cached.
+   */
+  const cachedPoint = (key: string): KeyValue<V> | null | undefined => {
+    const hit = store.cachedCurrent(key)
+    if (hit == null) return hit
+    return {
+      key,
+      value: codec.decode(pooledCopy(hit.value)),
+      createRevision: hit.createRevision,
+      modRevision: hit.modRevision,
+      version: hit.version,
+      lease: hit.lease,
+    }
+  }
   const rangeOf = (r: RangeResult, keysOnly = false): RangeResponse<V> => ({
     kvs: r.kvs.map((kv) => kvOf(kv, keysOnly)),
     count: r.count,
@@ -405,13 +430,20 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
 
   const kv: Kv<V> = {
     async get(key, o) {
-      const k = keyBytes(key)
-      await read(o)
+      const ascii = asciiKey(key)
+      const k = ascii ? undefined : keyBytes(key)
+      if (!o?.serializable) await raft.readBarrier(o?.signal)
       if (o?.revision === undefined) {
-        const { kv } = await store.current(k)
+        if (ascii) {
+          const busy = nextTurnIfBusy()
+          if (busy !== undefined) await busy
+          const hit = cachedPoint(key)
+          if (hit !== undefined) return hit ?? undefined
+        }
+        const { kv } = await store.current(k ?? keyBytes(key))
         return kv === undefined ? undefined : kvOf(kv, false, key)
       }
-      const r = await store.range({ key: k, revision: o.revision })
+      const r = await store.range({ key: k ?? keyBytes(key), revision: o.revision })
       return r.kvs.length > 0 ? kvOf(r.kvs[0]) : undefined
     },
     async range(o) {
@@ -420,6 +452,12 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
       await read(o)
       if (sel.rangeEnd === undefined && o.start !== undefined && isPlainPoint(o)) {
         // One key at the current revision: the point read's short path.
+        if (asciiKey(o.start)) {
+          const busy = nextTurnIfBusy()
+          if (busy !== undefined) await busy
+          const hit = cachedPoint(o.start)
+          if (hit !== undefined) return { kvs: hit === null ? [] : [hit], count: hit === null ? 0 : 1, more: false, revision: store.revision }
+        }
         const { kv, revision } = await store.current(sel.key)
         return { kvs: kv === undefined ? [] : [kvOf(kv, false, o.start)], count: kv === undefined ? 0 : 1, more: false, revision }
       }

@@ -5,7 +5,8 @@ import t from 'tap'
 import { MemoryLevel } from 'memory-level'
 import { encodeEnvelope } from '../../lib/kv/codec.js'
 import { MvccStore } from '../../lib/kv/mvcc-store.js'
-import { RecordCache } from '../../lib/kv/record-cache.js'
+import { keyId, RecordCache } from '../../lib/kv/record-cache.js'
+import { encodeCurrent } from '../../lib/kv/records.js'
 import { Harness, text, utf8 } from './helpers.js'
 
 t.test('RecordCache: bounded by bytes, coldest first, null for absent keys', async (t) => {
@@ -40,6 +41,24 @@ t.test('RecordCache: an entry read since it was set gets a second chance before 
   cache.set('dedup', utf8('d'), utf8('dedup sublevel'))
   t.equal(text(cache.get('key', utf8('d'))!), 'key sublevel')
   t.equal(text(cache.get('dedup', utf8('d'))!), 'dedup sublevel', 'the same key in two sublevels is two entries')
+})
+
+t.test('RecordCache: a key record decoded once for point reads, and again after it is set', async (t) => {
+  const cache = new RecordCache()
+  const key = utf8('point')
+  t.equal(keyId(key), 'point', 'an ASCII key is its own id')
+  t.equal(cache.current('point'), undefined, 'not cached')
+  cache.set('key', key, encodeCurrent({ key, value: utf8('v1'), createRevision: 2, modRevision: 3, version: 2, lease: 0 }))
+  const first = cache.current('point')!
+  t.same([text(first.value), first.createRevision, first.modRevision, first.version, first.lease], ['v1', 2, 3, 2, 0])
+  t.equal(cache.current('point'), first, 'decoded once')
+  t.equal(cache.current(keyId(utf8('\u00e9'))), undefined, 'a non-ASCII key by its latin1 id')
+  cache.set('key', key, encodeCurrent({ key, value: utf8('v2'), createRevision: 2, modRevision: 4, version: 3, lease: 0 }))
+  t.same([text(cache.current('point')!.value), cache.current('point')!.modRevision], ['v2', 4], 'a new record is decoded anew')
+  cache.set('key', key, null)
+  t.equal(cache.current('point'), null, 'known absent')
+  cache.set('dedup', utf8('other'), utf8('x'))
+  t.equal(cache.current('other'), undefined, 'dedup records are not key records')
 })
 
 for (const cacheBytes of [undefined, 0, 2000]) {

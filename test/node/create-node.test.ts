@@ -48,6 +48,34 @@ t.test('a point read names the key as it is stored, also for a string UTF-8 cann
   t.equal((await a.kv.get('plain'))?.key, 'plain')
 })
 
+t.test('point reads served from the cache hand out copies and follow every write', async (t) => {
+  const bytes = { encode: (v: Uint8Array) => v, decode: (b: Uint8Array) => b }
+  const [a, b] = await threeNodeCluster<Uint8Array>(t, 5, { codec: bytes })
+  const first = await a.kv.put('cached', Uint8Array.of(1, 2, 3))
+  for (const node of [a, b]) {
+    // Served from the cache: the first read fills it on a follower, the second hits it.
+    for (let i = 0; i < 2; i++) {
+      const got = await node.kv.get('cached', { serializable: node === a })
+      t.same(got?.value, Uint8Array.of(1, 2, 3), `node ${node.id}, read ${i + 1}`)
+      t.equal(got?.value.constructor, Uint8Array, 'a plain Uint8Array')
+      got!.value.fill(9)
+    }
+    t.same((await node.kv.get('cached'))?.value, Uint8Array.of(1, 2, 3), `node ${node.id}: a changed result leaves the store as it was`)
+  }
+  const second = await b.kv.put('cached', Uint8Array.of(4))
+  const got = await a.kv.get('cached')
+  t.same([got?.value, got?.version, got?.createRevision, got?.modRevision], [Uint8Array.of(4), 2, first.revision, second.revision], 'the next version, fields and all')
+  const point = await a.kv.range({ start: 'cached' })
+  t.same([point.count, point.revision, point.kvs[0].modRevision], [1, second.revision, second.revision], 'a range of one key, with the revision read with it')
+  const del = await a.kv.delete('cached')
+  t.equal(await a.kv.get('cached'), undefined, 'absent after a delete')
+  t.same(await a.kv.range({ start: 'cached' }), { kvs: [], count: 0, more: false, revision: del.revision }, 'an empty range of one key')
+  await t.rejects(a.kv.get('k'.repeat(2000)), { code: 'TOO_LARGE' }, 'an oversized ASCII key is refused on the short path too')
+  await t.rejects(a.kv.get(42 as unknown as string), TypeError, 'a key that is not a string')
+  await a.close()
+  await t.rejects(a.kv.get('cached', { serializable: true }), { code: 'CLOSED' }, 'a closed node refuses point reads')
+})
+
 t.test('transactions: compare-and-swap decided once', async (t) => {
   const [a, b, c] = await cluster(t)
   await a.kv.put('counter', { name: 'c', n: 0 })
