@@ -123,7 +123,13 @@ export class PeerLink {
     this.#queuedMessages += batch.length
     this.#queuedBytes += bytes
     if (this.#state === 'idle') this.#dial()
-    else if (this.#state === 'ready') this.#scheduleFlush()
+    else if (this.#state === 'ready') {
+      // Nothing ahead of it: out now. A batch that waited for the end of the turn would wait for
+      // whatever the sender does next (a follower's answer behind its apply of earlier entries).
+      // Batches that queue up behind a full socket go out together.
+      if (this.#queue.length === 1) this.#flush()
+      else this.#scheduleFlush()
+    }
   }
 
   /** Streams a snapshot message on its own connection; a newer one waiting replaces an older one. */

@@ -22,6 +22,9 @@ export type CachedSublevel = Extract<SublevelName, 'key' | 'dedup'>
 /** Bytes an entry is charged beyond its key and value (map slot, strings, object headers). */
 const ENTRY_OVERHEAD = 96
 
+/** Bytes charged for a record's decoded fields, kept once a point read has decoded them. */
+const FIELDS_OVERHEAD = 120
+
 /** Default bound of the cache, in bytes. */
 export const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024
 
@@ -72,7 +75,11 @@ export class RecordCache {
     if (slot === undefined) return undefined
     slot.used = true
     if (slot.value === null) return null
-    return (slot.fields ??= decodeCurrentFields(slot.value))
+    if (slot.fields === undefined) {
+      slot.fields = decodeCurrentFields(slot.value)
+      this.#bytes += FIELDS_OVERHEAD
+    }
+    return slot.fields
   }
 
   /** Keeps a copy of `value`: the caller's bytes may be a view of a larger shared buffer, or change later. */
@@ -82,11 +89,11 @@ export class RecordCache {
     const id = idOf(sublevel, key)
     const old = this.#map.get(id)
     if (old !== undefined) {
-      this.#bytes -= cost(id, old.value)
+      this.#bytes -= cost(id, old)
       this.#map.delete(id)
     }
     this.#map.set(id, { value, used: false })
-    this.#bytes += cost(id, value)
+    this.#bytes += cost(id, { value })
     this.#evict()
   }
 
@@ -101,7 +108,7 @@ export class RecordCache {
         slot.used = false
         this.#map.set(id, slot)
       } else {
-        this.#bytes -= cost(id, slot.value)
+        this.#bytes -= cost(id, slot)
       }
     }
   }
@@ -138,8 +145,8 @@ export function keyId(key: Uint8Array): string {
   return toLatin1(key)
 }
 
-function cost(id: string, value: Uint8Array | null): number {
-  return id.length + (value?.byteLength ?? 0) + ENTRY_OVERHEAD
+function cost(id: string, slot: Pick<Slot, 'value' | 'fields'>): number {
+  return id.length + (slot.value?.byteLength ?? 0) + ENTRY_OVERHEAD + (slot.fields === undefined ? 0 : FIELDS_OVERHEAD)
 }
 
 function cached(sublevel: SublevelName): sublevel is CachedSublevel {
