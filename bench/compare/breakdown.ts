@@ -3,7 +3,8 @@
  * in flight (or the first `--concurrency`) runs in the leader; each member's log writes (write
  * and fsync of a Ready's entries) and applies are read from its metrics before and after the
  * load, and their count and mean duration are printed beside the op's latency. The figures span
- * the warm-up and the measured window.
+ * the warm-up and the measured window. With `--no-sync` the members write their logs without
+ * fsync: the difference is what the fsync costs (such a cluster is not durable).
  *
  * @module
  */
@@ -35,7 +36,7 @@ export async function breakdown(options: SuiteOptions): Promise<BenchLine[]> {
   rmSync(dir, { recursive: true, force: true })
   const op = options.ops.length === 1 ? options.ops[0] : 'put'
   const concurrency = options.concurrency.length === 1 ? options.concurrency[0] : 1
-  const cluster = await NodeCluster.start(dir)
+  const cluster = await NodeCluster.start(dir, { noSync: options.noSync })
   try {
     const leader = await cluster.leader()
     await leader.call('prime')
@@ -53,7 +54,7 @@ export async function breakdown(options: SuiteOptions): Promise<BenchLine[]> {
       }
       return { id: p.config.id, role: p === leader ? 'leader' : 'follower', logWrite: phase(PHASES.logWrite), apply: phase(PHASES.apply) }
     })
-    const line = { ...lineOf({ system: 'metastore', scenario: 'breakdown', op, concurrency, target: 'leader' }, figures, cpu), extra: { members } }
+    const line = { ...lineOf({ system: 'metastore', scenario: 'breakdown', op, concurrency, target: 'leader' }, figures, cpu), extra: { members, fsync: !options.noSync } }
     emit(line)
     for (const m of members) {
       console.error(`${m.role} ${m.id}: log writes ${m.logWrite.count} × ${m.logWrite.meanMs} ms, applies ${m.apply.count} × ${m.apply.meanMs} ms`)

@@ -128,7 +128,7 @@ function status(node: MetastoreNode<Uint8Array>, storage: LevelLogStore): ChildS
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.env.BENCH_NODE ?? '') as NodeConfig
-  const storage = config.engine === 'level' ? await levelStorage(config.dataDir) : await memoryStorage()
+  const storage = config.engine === 'level' ? await levelStorage(config.dataDir, config.noSync === true ? { sync: false } : {}) : await memoryStorage()
   const transport = await transportFor(config)
   const node = await createNode<Uint8Array>({
     id: config.id,

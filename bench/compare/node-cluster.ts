@@ -36,7 +36,7 @@ export class NodeCluster {
   }
 
   /** Starts `size` members with LevelDB under `baseDir/<id>` and waits until they have a leader. */
-  static async start(baseDir: string, options: { size?: number; snapshotEvery?: number; compactKeep?: number; spare?: number; execArgv?: readonly string[] } = {}): Promise<NodeCluster> {
+  static async start(baseDir: string, options: { size?: number; snapshotEvery?: number; compactKeep?: number; spare?: number; noSync?: boolean; execArgv?: readonly string[] } = {}): Promise<NodeCluster> {
     const size = options.size ?? 3
     const ports = await freePorts(size + (options.spare ?? 0))
     const clusterId = `bench-${process.pid}-${Date.now()}`
@@ -55,6 +55,7 @@ export class NodeCluster {
           clusterId,
           ...(options.snapshotEvery !== undefined ? { snapshotEvery: options.snapshotEvery } : {}),
           ...(options.compactKeep !== undefined ? { compactKeep: options.compactKeep } : {}),
+          ...(options.noSync === true ? { noSync: true } : {}),
         }, options.execArgv),
       )
     }

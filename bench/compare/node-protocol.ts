@@ -18,6 +18,8 @@ export interface NodeConfig {
   readonly clusterId: string
   readonly snapshotEvery?: number
   readonly compactKeep?: number
+  /** Log writes without fsync (the `breakdown` scenario's `--no-sync`). */
+  readonly noSync?: boolean
   /** After start, time the first linearizable read (the recovery scenario). */
   readonly probeServing?: boolean
 }

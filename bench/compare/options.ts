@@ -19,6 +19,8 @@ export interface SuiteOptions {
   readonly keys: number
   /** Failover trials. */
   readonly trials: number
+  /** `breakdown` only: the members write their logs without fsync, to show what the fsync costs. */
+  readonly noSync: boolean
   /** Print a markdown table at the end. */
   readonly report: boolean
   /** Also write the table into this markdown file, between the bench markers. */
@@ -42,6 +44,7 @@ const USAGE = `usage: node build/bench/suite.js <suite|kv|embedded|http|etcd|inp
   --targets L        leader,follower: where the KV load enters the cluster (default: both)
   --keys N           keys for recovery, catchup and memory (default 1000000)
   --trials N         failover trials (default 10)
+  --no-sync          breakdown: members write their logs without fsync (what the fsync costs; not durable)
   --etcd             embedded, http, failover, recovery, memory: also run etcd (implied by suite)
   --report           print a markdown table at the end
   --report-file F    also write the table into F between <!-- bench:results --> markers
@@ -62,6 +65,7 @@ export function parseSuiteOptions(args: readonly string[], defaults: { targets: 
         targets: { type: 'string' },
         keys: { type: 'string', default: '1000000' },
         trials: { type: 'string', default: '10' },
+        'no-sync': { type: 'boolean', default: false },
         etcd: { type: 'boolean', default: false },
         report: { type: 'boolean', default: false },
         'report-file': { type: 'string' },
@@ -105,6 +109,7 @@ export function parseSuiteOptions(args: readonly string[], defaults: { targets: 
     targets: values.targets === undefined ? defaults.targets : list('targets', values.targets, ['leader', 'follower'] as const),
     keys: Math.floor(num('keys', values.keys, 1)),
     trials: Math.floor(num('trials', values.trials, 1)),
+    noSync: values['no-sync'],
     withEtcd: values.etcd,
     report: values.report,
     ...(values['report-file'] !== undefined ? { reportFile: values['report-file'] } : {}),
