@@ -11,7 +11,7 @@ import type { Socket } from 'node:net'
 import type { ConnectionOptions } from 'node:tls'
 import { ClosedError, MalformedError, UnauthorizedError, UnreachableError } from '../lib/errors.js'
 import type { RaftLogger } from '../lib/raft/logger.js'
-import type { Message, NodeId } from '../lib/raft/types.js'
+import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
 import { dial, PeerRefusedError, type TcpAddress } from './tcp-dial.js'
 import { SnapshotRefusedError, STREAM_IDLE_MS, checkChunk, drained } from './snapshot-stream.js'
 import { FrameKind, FrameReader, MAX_HANDSHAKE_FRAME, SNAPSHOT_CHUNK_BYTES, frame, frameHeader, unpackControl, type Frame } from './tcp-frames.js'
@@ -124,11 +124,13 @@ export class PeerLink {
     this.#queuedBytes += bytes
     if (this.#state === 'idle') this.#dial()
     else if (this.#state === 'ready') {
-      // Nothing ahead of it: out now. A batch that waited for the end of the turn would wait for
-      // whatever the sender does next (a follower's answer behind its apply of earlier entries).
-      // Batches that queue up behind a full socket go out together.
-      if (this.#queue.length === 1) this.#flush()
-      else this.#scheduleFlush()
+      // Out now, with whatever waits ahead of it, in one write: a batch that waited for the end
+      // of the turn would wait for whatever the sender does next (a follower's answer behind its
+      // apply of earlier entries). Appends without entries (a leader's new commit index) wait
+      // for the end of the turn: what the leader appends next in the same turn goes with them.
+      // (A socket over its high-water mark takes nothing until it drains.)
+      if (batch.every(onlyCommitIndex)) this.#scheduleFlush()
+      else this.#flush()
     }
   }
 
@@ -484,4 +486,9 @@ export class PeerLink {
       if (this.#streamSocket === socket) this.#streamSocket = undefined
     }
   }
+}
+
+/** An append without entries: it tells a follower the commit index (or probes its log); no one waits on it. */
+function onlyCommitIndex(m: Message): boolean {
+  return m.type === MessageType.App && m.entries.length === 0
 }
