@@ -16,7 +16,7 @@ import {
   unpackControl,
 } from './http-protocol.js'
 import { SnapshotRefusedError, STREAM_IDLE_MS, checkChunk, drained } from './snapshot-stream.js'
-import { WIRE_VERSION, encodeBatch, withoutSnapshotData } from './wire.js'
+import { WIRE_VERSION, canWaitForTurnEnd, encodeBatch, withoutSnapshotData } from './wire.js'
 
 /** TLS material for HTTPS peers (PEM strings or buffers, as `node:tls` takes them). */
 export interface HttpTlsOptions {
@@ -118,7 +118,7 @@ export class HttpPeer {
     return this.#o.url
   }
 
-  /** Queues messages for the next flush (in this turn of the event loop, they go in one batch). */
+  /** Queues messages and sends them at once, or at the end of the turn if they can wait (then what is sent in this turn goes in one batch). */
   send(messages: readonly Message[]): void {
     if (this.#closed) return
     if (this.#retryAt > performance.now()) {
@@ -142,7 +142,11 @@ export class HttpPeer {
         }
       }
     }
-    if (!this.#flushImmediate) this.#flushImmediate = setImmediate(() => this.#flush())
+    // At once, with whatever waits ahead (see `canWaitForTurnEnd`).
+    if (!canWaitForTurnEnd(messages)) {
+      if (this.#flushImmediate) clearImmediate(this.#flushImmediate)
+      this.#flush()
+    } else if (!this.#flushImmediate) this.#flushImmediate = setImmediate(() => this.#flush())
   }
 
   /** Destroys sockets and requests, forgets the queue; nothing is delivered afterwards. */

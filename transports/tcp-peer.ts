@@ -11,11 +11,11 @@ import type { Socket } from 'node:net'
 import type { ConnectionOptions } from 'node:tls'
 import { ClosedError, MalformedError, UnauthorizedError, UnreachableError } from '../lib/errors.js'
 import type { RaftLogger } from '../lib/raft/logger.js'
-import { MessageType, type Message, type NodeId } from '../lib/raft/types.js'
+import type { Message, NodeId } from '../lib/raft/types.js'
 import { dial, PeerRefusedError, type TcpAddress } from './tcp-dial.js'
 import { SnapshotRefusedError, STREAM_IDLE_MS, checkChunk, drained } from './snapshot-stream.js'
 import { FrameKind, FrameReader, MAX_HANDSHAKE_FRAME, SNAPSHOT_CHUNK_BYTES, frame, frameHeader, unpackControl, type Frame } from './tcp-frames.js'
-import { encodeBatch, withoutSnapshotData } from './wire.js'
+import { canWaitForTurnEnd, encodeBatch, withoutSnapshotData } from './wire.js'
 
 /** What a peer link needs from its transport. */
 export interface PeerHost {
@@ -126,10 +126,8 @@ export class PeerLink {
     else if (this.#state === 'ready') {
       // Out now, with whatever waits ahead of it, in one write: a batch that waited for the end
       // of the turn would wait for whatever the sender does next (a follower's answer behind its
-      // apply of earlier entries). Appends without entries (a leader's new commit index) wait
-      // for the end of the turn: what the leader appends next in the same turn goes with them.
-      // (A socket over its high-water mark takes nothing until it drains.)
-      if (batch.every(onlyCommitIndex)) this.#scheduleFlush()
+      // apply of earlier entries). A socket over its high-water mark takes nothing until it drains.
+      if (canWaitForTurnEnd(batch)) this.#scheduleFlush()
       else this.#flush()
     }
   }
@@ -486,9 +484,4 @@ export class PeerLink {
       if (this.#streamSocket === socket) this.#streamSocket = undefined
     }
   }
-}
-
-/** An append without entries: it tells a follower the commit index (or probes its log); no one waits on it. */
-function onlyCommitIndex(m: Message): boolean {
-  return m.type === MessageType.App && m.entries.length === 0
 }

@@ -199,3 +199,12 @@ export function withoutSnapshotData(m: Message): Message {
   if (!m.snapshot) return m
   return { ...m, snapshot: { metadata: m.snapshot.metadata, data: EMPTY } }
 }
+
+/**
+ * Whether a batch can wait for the end of the turn before it is written: only appends without
+ * entries (a leader's new commit index, or a probe), which no one waits on, and which the
+ * entries a leader appends next in the same turn carry too. Anything else goes out at once.
+ */
+export function canWaitForTurnEnd(messages: readonly Message[]): boolean {
+  return messages.every((m) => m.type === MessageType.App && m.entries.length === 0)
+}
