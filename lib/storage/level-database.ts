@@ -70,6 +70,33 @@ export function allowRawBatch(db: LevelDatabase): void {
   rawBatchDatabases.add(db)
 }
 
+/**
+ * The private side of classic-level's chained batch: a native LevelDB `WriteBatch` that takes
+ * each key and value as call arguments, where `_batch` reads them out of operation objects (about
+ * 0.6 against 1.3–1.8 µs an operation on a small machine). Cleared, it can be written again.
+ */
+interface NativeBatch {
+  _put(key: Uint8Array, value: Uint8Array): void
+  _del(key: Uint8Array): void
+  _write(options: { sync: boolean }): Promise<void>
+  _clear(): void
+}
+
+/** Native batches kept for reuse, per database marked with {@link allowNativeBatch}. */
+const nativeBatches = new WeakMap<object, NativeBatch[]>()
+/** How many a database keeps (one in flight per writer: the log, the state machine, a snapshot). */
+const KEPT_BATCHES = 4
+/** A batch that held more than this is let go: a native batch keeps the size of its largest write. */
+const KEPT_BATCH_BYTES = 1 << 20
+
+/**
+ * Marks `db` (a classic-level database this package opened, also marked with
+ * {@link allowRawBatch}) as one whose writes go through reused native batches.
+ */
+export function allowNativeBatch(db: LevelDatabase): void {
+  nativeBatches.set(db, [])
+}
+
 interface RawOperation {
   readonly type: 'put' | 'del'
   readonly key: Uint8Array
@@ -144,8 +171,43 @@ export function writeBatch(db: LevelDatabase, ops: readonly ExtraOperation[], sy
         if (r === undefined) ok = false
         else out[i] = r
       }
-      if (ok) return ops.length === 0 ? Promise.resolve() : raw._batch(out, { sync })
+      if (ok) {
+        if (ops.length === 0) return Promise.resolve()
+        const kept = nativeBatches.get(db)
+        return kept === undefined ? raw._batch(out, { sync }) : writeNative(db, kept, out, sync)
+      }
     }
   }
   return db.batch(ops as ExtraOperation[], syncOptions(sync))
+}
+
+/**
+ * Writes `ops` through a native batch, taken from `kept` or made, and puts it back once written
+ * and cleared. A batch whose filling or write failed is let go (it may hold some of the operations).
+ */
+function writeNative(db: LevelDatabase, kept: NativeBatch[], ops: readonly RawOperation[], sync: boolean): Promise<void> {
+  const owner = db as unknown as { _chainedBatch(): NativeBatch; detachResource(resource: unknown): void }
+  const batch = kept.pop() ?? owner._chainedBatch()
+  let bytes = 0
+  try {
+    for (const op of ops) {
+      if (op.type === 'put') batch._put(op.key, op.value!)
+      else batch._del(op.key)
+      bytes += op.key.byteLength + (op.value?.byteLength ?? 0)
+    }
+  } catch (err) {
+    owner.detachResource(batch)
+    return Promise.reject(err)
+  }
+  return batch._write({ sync }).then(
+    () => {
+      batch._clear()
+      if (bytes <= KEPT_BATCH_BYTES && kept.length < KEPT_BATCHES) kept.push(batch)
+      else owner.detachResource(batch)
+    },
+    (err: unknown) => {
+      owner.detachResource(batch)
+      throw err
+    },
+  )
 }

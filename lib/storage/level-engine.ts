@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import type { EngineOptions } from './memory-engine.js'
 import { mapOpenError } from './engine-errors.js'
-import { allowRawBatch } from './level-database.js'
+import { allowNativeBatch, allowRawBatch } from './level-database.js'
 import { LevelLogStore } from './level-log-store.js'
 
 /**
@@ -26,5 +26,6 @@ export async function levelStorage(path: string, options: EngineOptions = {}): P
     throw mapOpenError(err, path, existing)
   }
   allowRawBatch(db)
+  allowNativeBatch(db)
   return LevelLogStore.open(db, { ...options, closeDb: true, location: path })
 }
