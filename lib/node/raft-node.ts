@@ -76,7 +76,17 @@ interface PendingProposal {
   readonly resolve: (value: unknown) => void
   readonly reject: (err: Error) => void
   readonly cleanup: () => void
+  /** Rejects it, if it is still pending. */
+  readonly fail: (err: Error) => void
 }
+
+/**
+ * Normal proposals made in one turn go to the core together, in appends of at most this many
+ * bytes (or {@link MAX_SUBMIT_ENTRIES} entries): the core drops a whole append that would pass
+ * its limit on uncommitted data, and a bounded one lets the rest through.
+ */
+const MAX_SUBMIT_BYTES = 1024 * 1024
+const MAX_SUBMIT_ENTRIES = 1024
 
 interface PendingRead {
   readonly resolve: (index: number) => void
@@ -161,6 +171,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   #leader: NodeId = NONE
   #role: StateRole = 'follower'
   readonly #proposals = new Map<string, PendingProposal>()
+  /** Normal proposals of this turn not yet handed to the core (see {@link MAX_SUBMIT_BYTES}). */
+  #toSubmit: string[] = []
   #pendingReads: PendingRead[] = []
   readonly #readRounds = new Map<string, ReadRound>()
   #readSeq = 0
@@ -699,7 +711,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         // A new leader may not have our proposals (they were forwarded to the old one, or lost
         // with it) or our read requests: submit them again. A proposal applied twice is answered
         // once, and the state machine deduplicates by request id (DESIGN rule 4).
-        for (const id of this.#proposals.keys()) this.#submit(id)
+        this.#resubmit([...this.#proposals.keys()])
         this.#reissueReads()
       }
     }
@@ -743,15 +755,71 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         this.#m.proposalsFailed.inc()
         reject(err)
       }
-      const entry: PendingProposal = { submittedAt: 0, appendedInTerm: 0, data, kind, resolve, reject, cleanup }
+      const entry: PendingProposal = { submittedAt: 0, appendedInTerm: 0, data, kind, resolve, reject, cleanup, fail }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.#proposals.set(requestId, entry)
       this.#m.proposals.inc()
+      if (kind === 'normal') {
+        // With the others of this turn, at the end of it (a microtask): one append to the log,
+        // one message to each follower, one answer from each, where each proposal had its own.
+        this.#toSubmit.push(requestId)
+        if (this.#toSubmit.length === 1) queueMicrotask(() => this.#submitQueued())
+        return
+      }
       const outcome = this.#submit(requestId)
       if (outcome === 'not-leader') fail(new NotLeaderError(this.#raw.leader))
       // Only a membership change can be refused outright (see #submit).
       else if (outcome === 'refused') fail(new InvalidConfChangeError('membership change refused (one is pending, or it is invalid)'))
     })
+  }
+
+  /** Submits pending proposals again, in the order given: normal ones together, membership changes one by one. */
+  #resubmit(ids: readonly string[]): void {
+    const normal: string[] = []
+    for (const id of ids) {
+      if (this.#proposals.get(id)?.kind === 'conf-change') this.#submit(id)
+      else normal.push(id)
+    }
+    this.#submitNormal(normal)
+  }
+
+  #submitQueued(): void {
+    const ids = this.#toSubmit
+    this.#toSubmit = []
+    if (!this.#closed) this.#submitNormal(ids)
+  }
+
+  /**
+   * Hands pending normal proposals to the core, in order, in as few appends as the bounds allow.
+   * Dropped ones are retried when a leader is known; a follower that may not forward them fails
+   * them with `NOT_LEADER`.
+   */
+  #submitNormal(ids: readonly string[]): void {
+    let batch: PendingProposal[] = []
+    let bytes = 0
+    const flush = (): void => {
+      if (batch.length === 0) return
+      const taken = batch
+      batch = []
+      bytes = 0
+      const now = this.#clock.now()
+      const r = this.#raw.proposeBatch(taken.map((p) => p.data))
+      const term = r === 'ok' && this.#raw.raft.state === 'leader' ? this.#raw.raft.term : 0
+      for (const p of taken) {
+        p.submittedAt = now
+        p.appendedInTerm = term
+      }
+      if (r === 'not-leader') for (const p of taken) p.fail(new NotLeaderError(this.#raw.leader))
+    }
+    for (const id of ids) {
+      const p = this.#proposals.get(id)
+      if (p === undefined || p.kind !== 'normal') continue
+      if (batch.length > 0 && (bytes + p.data.byteLength > MAX_SUBMIT_BYTES || batch.length >= MAX_SUBMIT_ENTRIES)) flush()
+      batch.push(p)
+      bytes += p.data.byteLength
+    }
+    flush()
+    this.#wake()
   }
 
   /** Hands a pending proposal to the core. Dropped ones are retried when a leader is known. */
@@ -862,11 +930,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.#startReadRound()
     if (this.#raw.leader === NONE) return
     const leaderTerm = this.#raw.raft.state === 'leader' ? this.#raw.raft.term : -1
+    const lost: string[] = []
     for (const [id, p] of this.#proposals) {
       // An entry this leader appended in its current term is in its log: it is slow, not lost.
       if (p.appendedInTerm === leaderTerm) continue
-      if (now - p.submittedAt > electionMs) this.#submit(id)
+      if (now - p.submittedAt > electionMs) lost.push(id)
     }
+    this.#resubmit(lost)
   }
 
   // --- Leadership and status ---------------------------------------------------------------

@@ -2,6 +2,7 @@ import t from 'tap'
 import { MemoryLevel } from 'memory-level'
 import { RaftNode } from '../../lib/node/raft-node.js'
 import { SeededRng } from '../../lib/raft/rng.js'
+import { MessageType } from '../../lib/raft/types.js'
 import { LevelLogStore } from '../../lib/storage/level-log-store.js'
 import { InProcessNetwork } from '../../transports/inprocess.js'
 import { encodeCommand, TestStateMachine } from './test-state-machine.js'
@@ -19,6 +20,8 @@ const TICK_MS = 10
 class Cluster {
   readonly net = new InProcessNetwork({ seed: 1, minDelayMs: 0, maxDelayMs: 2, fifo: true })
   readonly members = new Map<number, Member>()
+  /** Appends with entries each member has sent. */
+  readonly appendsSent = new Map<number, number>()
   #seq = 0
 
   async add(id: number, opts: { peers?: number[]; join?: boolean; snapshotEvery?: number }): Promise<Member> {
@@ -31,12 +34,19 @@ class Cluster {
   async start(id: number, opts: { peers?: number[]; join?: boolean; snapshotEvery?: number } = {}): Promise<RaftNode> {
     const m = this.members.get(id)!
     const store = await LevelLogStore.open(m.logDb)
+    const transport = this.net.transport()
+    const send = transport.send.bind(transport)
+    transport.send = (to, messages) => {
+      const appends = messages.filter((msg) => msg.type === MessageType.App && msg.entries.length > 0).length
+      this.appendsSent.set(id, (this.appendsSent.get(id) ?? 0) + appends)
+      send(to, messages)
+    }
     m.node = await RaftNode.start({
       id,
       peers: opts.peers,
       join: opts.join,
       store,
-      transport: this.net.transport(),
+      transport,
       stateMachine: m.sm,
       tickMs: TICK_MS,
       snapshotEvery: opts.snapshotEvery ?? 10_000,
@@ -106,6 +116,23 @@ t.test('elects a leader and applies proposals from any node, in one order everyw
   const history = await c.converged([1, 2, 3])
   t.equal(history.length, 60)
   t.equal(await c.members.get(2)!.sm.get('k59'), 'v59')
+})
+
+t.test('proposals made in one turn reach the core together: a few appends carry them all', async (t) => {
+  const c = await threeNodes(t)
+  const leader = await c.leader()
+  const follower = [1, 2, 3].find((id) => id !== leader.id)!
+  // Settled: the leader's first appends are out.
+  await c.put(leader.id, 'warm', 'up')
+  await c.converged([1, 2, 3])
+  const before = c.appendsSent.get(leader.id) ?? 0
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => c.put(i % 4 === 0 ? follower : leader.id, `k${i}`, `v${i}`)))
+  t.equal(new Set(results).size, 200, 'each proposal answered with its own index')
+  const appends = (c.appendsSent.get(leader.id) ?? 0) - before
+  // One append per proposal and follower would be 400.
+  t.ok(appends <= 20, `the leader sent ${appends} appends with entries to two followers for 200 proposals`)
+  const history = await c.converged([1, 2, 3])
+  t.equal(history.length, 201, 'all applied, everywhere, in one order')
 })
 
 t.test('a read barrier on a follower sees every write acknowledged before it', async (t) => {
