@@ -66,14 +66,19 @@ let slabUsed = 0
  * `Buffer`, and a plain view of it is a second object.)
  */
 export function pooledCopy(bytes: Uint8Array): Uint8Array {
-  const n = bytes.byteLength
-  if (n > MAX_POOLED) return new Uint8Array(bytes)
+  const out = pooledBytes(bytes.byteLength)
+  out.set(bytes)
+  return out
+}
+
+/** `n` bytes (not zeroed) carved out of the same slabs as {@link pooledCopy}, for short-lived encodings. */
+export function pooledBytes(n: number): Uint8Array {
+  if (n > MAX_POOLED) return new Uint8Array(n)
   if (slabUsed + n > slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES)
     slabUsed = 0
   }
   const out = new Uint8Array(slab, slabUsed, n)
-  out.set(bytes)
   // Aligned to 8 bytes, as Node's pool does.
   slabUsed = (slabUsed + n + 7) & ~7
   return out
