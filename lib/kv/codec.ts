@@ -8,6 +8,7 @@
 import { Packr } from 'msgpackr'
 import { isBytes, plain, toLatin1 } from './bytes.js'
 import { inRange } from './key-range.js'
+import { packSimple } from './msgpack-lite.js'
 import type {
   Command,
   Compare,
@@ -24,9 +25,10 @@ import type {
 // NB: records off, so an entry decodes on any replica without shared structure definitions.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
-/** Validates and encodes an envelope for `propose()`. */
+/** Validates and encodes an envelope for `propose()` (msgpackr's bytes, by the short path where it can). */
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
-  return plain(packr.pack(validateEnvelope(envelope)))
+  const valid = validateEnvelope(envelope)
+  return packSimple(valid) ?? plain(packr.pack(valid))
 }
 
 /** Decodes and validates an envelope from a log entry's data; throws a `TypeError` if malformed. */

@@ -4,80 +4,18 @@
  * @module
  */
 import { Packr } from 'msgpackr'
-import { EMPTY, plain, pooledBytes, readUint32, writeUint32 } from './bytes.js'
+import { EMPTY, plain, readUint32, writeUint32 } from './bytes.js'
+import { packSimple } from './msgpack-lite.js'
 import type { CommandResult, KeyValue } from './results.js'
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
 /**
- * Encodes any record with the store's msgpackr settings. The records of the write path (arrays
- * of byte strings and unsigned 32-bit integers) take {@link packTuple}, which writes the same
- * bytes as msgpackr without its general machinery.
+ * Encodes any record with the store's msgpackr settings; the records of the write path take the
+ * short path of `msgpack-lite.ts`, which writes the same bytes.
  */
 export function pack(value: unknown): Uint8Array {
-  return (Array.isArray(value) ? packTuple(value) : undefined) ?? plain(packr.pack(value))
-}
-
-/**
- * A msgpack array of at most 15 items, each a `Uint8Array` (bin 8/16/32) or an integer in
- * [0, 2^32) (positive fixint, uint 8/16/32): the encoding msgpackr gives it. `undefined` for
- * anything else (the caller then takes msgpackr).
- */
-export function packTuple(items: readonly unknown[]): Uint8Array | undefined {
-  const n = items.length
-  if (n > 15) return undefined
-  let size = 1
-  for (let i = 0; i < n; i++) {
-    const item = items[i]
-    if (typeof item === 'number') {
-      if (!(item >= 0 && item <= 0xffffffff && Number.isInteger(item))) return undefined
-      size += item < 0x80 ? 1 : item < 0x100 ? 2 : item < 0x10000 ? 3 : 5
-    } else if (item instanceof Uint8Array) {
-      const len = item.byteLength
-      size += len + (len < 0x100 ? 2 : len < 0x10000 ? 3 : 5)
-    } else {
-      return undefined
-    }
-  }
-  const out = pooledBytes(size)
-  let at = 0
-  out[at++] = 0x90 | n
-  for (let i = 0; i < n; i++) {
-    const item = items[i] as number | Uint8Array
-    if (typeof item === 'number') {
-      if (item < 0x80) {
-        out[at++] = item
-      } else if (item < 0x100) {
-        out[at++] = 0xcc
-        out[at++] = item
-      } else if (item < 0x10000) {
-        out[at++] = 0xcd
-        out[at++] = item >>> 8
-        out[at++] = item & 0xff
-      } else {
-        out[at++] = 0xce
-        writeUint32(out, at, item)
-        at += 4
-      }
-    } else {
-      const len = item.byteLength
-      if (len < 0x100) {
-        out[at++] = 0xc4
-        out[at++] = len
-      } else if (len < 0x10000) {
-        out[at++] = 0xc5
-        out[at++] = len >>> 8
-        out[at++] = len & 0xff
-      } else {
-        out[at++] = 0xc6
-        writeUint32(out, at, len)
-        at += 4
-      }
-      out.set(item, at)
-      at += len
-    }
-  }
-  return out
+  return packSimple(value) ?? plain(packr.pack(value))
 }
 
 /** Decodes a record encoded by {@link pack}. */

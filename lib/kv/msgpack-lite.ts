@@ -1,0 +1,182 @@
+/**
+ * A short path for the msgpack the write path encodes most: records (arrays of byte strings and
+ * integers) and command envelopes (plain objects of ASCII strings, integers, booleans, byte
+ * strings). It writes exactly the bytes msgpackr writes for them with the store's settings
+ * (`useRecords: false`, objects as 16-bit maps), without msgpackr's general machinery, into the
+ * store's slabs. Anything else (floats, negative or large integers, non-ASCII or long strings,
+ * deep or large structures) is left to msgpackr: {@link packSimple} returns `undefined`.
+ *
+ * @module
+ */
+import { pooledBytes, writeUint32 } from './bytes.js'
+
+/** Nesting beyond this goes to msgpackr. */
+const MAX_DEPTH = 8
+/** Arrays and objects of more items go to msgpackr (their 32-bit headers are not written here). */
+const MAX_ITEMS = 0xffff
+
+/** The msgpack encoding of `value`, as msgpackr writes it, or `undefined` if it is not one of the simple shapes. */
+export function packSimple(value: unknown): Uint8Array | undefined {
+  const size = sizeOf(value, 0)
+  if (size < 0) return undefined
+  const out = pooledBytes(size)
+  const end = write(out, 0, value)
+  return end === size ? out : undefined
+}
+
+/** Encoded size, or -1 when the value is not simple. */
+function sizeOf(value: unknown, depth: number): number {
+  switch (typeof value) {
+    case 'number':
+      if (!(value >= 0 && value <= 0xffffffff && Number.isInteger(value))) return -1
+      return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5
+    case 'string': {
+      const n = value.length
+      if (n >= 0x10000) return -1
+      for (let i = 0; i < n; i++) if (value.charCodeAt(i) > 0x7f) return -1
+      return n + (n < 32 ? 1 : n < 0x100 ? 2 : 3)
+    }
+    case 'boolean':
+      return 1
+    case 'undefined':
+      return 3
+    case 'object': {
+      if (value === null) return 1
+      if (depth >= MAX_DEPTH) return -1
+      if (value instanceof Uint8Array) {
+        const n = value.byteLength
+        return n + (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5)
+      }
+      if (Array.isArray(value)) {
+        if (value.length > MAX_ITEMS) return -1
+        let size = value.length < 16 ? 1 : 3
+        for (const item of value) {
+          const s = sizeOf(item, depth + 1)
+          if (s < 0) return -1
+          size += s
+        }
+        return size
+      }
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) return -1
+      let size = 3
+      let count = 0
+      for (const key in value) {
+        if (!Object.prototype.hasOwnProperty.call(value, key)) return -1
+        const k = sizeOf(key, depth + 1)
+        const v = sizeOf((value as Record<string, unknown>)[key], depth + 1)
+        if (k < 0 || v < 0 || ++count > MAX_ITEMS) return -1
+        size += k + v
+      }
+      return size
+    }
+    default:
+      return -1
+  }
+}
+
+/** Writes `value` (already sized by {@link sizeOf}) at `at`; returns where it ends. */
+function write(out: Uint8Array, at: number, value: unknown): number {
+  switch (typeof value) {
+    case 'number':
+      return writeUint(out, at, value)
+    case 'string':
+      return writeAscii(out, at, value)
+    case 'boolean':
+      out[at] = value ? 0xc3 : 0xc2
+      return at + 1
+    case 'undefined':
+      // msgpackr's undefined: fixext 1 of type 0.
+      out[at] = 0xd4
+      out[at + 1] = 0
+      out[at + 2] = 0
+      return at + 3
+    default: {
+      if (value === null) {
+        out[at] = 0xc0
+        return at + 1
+      }
+      if (value instanceof Uint8Array) return writeBin(out, at, value)
+      if (Array.isArray(value)) {
+        const n = value.length
+        if (n < 16) {
+          out[at++] = 0x90 | n
+        } else {
+          out[at++] = 0xdc
+          out[at++] = n >>> 8
+          out[at++] = n & 0xff
+        }
+        for (const item of value) at = write(out, at, item)
+        return at
+      }
+      // msgpackr writes every object as a map16, its count patched in after the entries.
+      const countAt = at + 1
+      out[at] = 0xde
+      at += 3
+      let count = 0
+      for (const key in value as Record<string, unknown>) {
+        at = writeAscii(out, at, key)
+        at = write(out, at, (value as Record<string, unknown>)[key])
+        count++
+      }
+      out[countAt] = count >>> 8
+      out[countAt + 1] = count & 0xff
+      return at
+    }
+  }
+}
+
+function writeUint(out: Uint8Array, at: number, v: number): number {
+  if (v < 0x80) {
+    out[at] = v
+    return at + 1
+  }
+  if (v < 0x100) {
+    out[at] = 0xcc
+    out[at + 1] = v
+    return at + 2
+  }
+  if (v < 0x10000) {
+    out[at] = 0xcd
+    out[at + 1] = v >>> 8
+    out[at + 2] = v & 0xff
+    return at + 3
+  }
+  out[at] = 0xce
+  writeUint32(out, at + 1, v)
+  return at + 5
+}
+
+function writeAscii(out: Uint8Array, at: number, s: string): number {
+  const n = s.length
+  if (n < 32) {
+    out[at++] = 0xa0 | n
+  } else if (n < 0x100) {
+    out[at++] = 0xd9
+    out[at++] = n
+  } else {
+    out[at++] = 0xda
+    out[at++] = n >>> 8
+    out[at++] = n & 0xff
+  }
+  for (let i = 0; i < n; i++) out[at + i] = s.charCodeAt(i)
+  return at + n
+}
+
+function writeBin(out: Uint8Array, at: number, b: Uint8Array): number {
+  const n = b.byteLength
+  if (n < 0x100) {
+    out[at++] = 0xc4
+    out[at++] = n
+  } else if (n < 0x10000) {
+    out[at++] = 0xc5
+    out[at++] = n >>> 8
+    out[at++] = n & 0xff
+  } else {
+    out[at++] = 0xc6
+    writeUint32(out, at, n)
+    at += 4
+  }
+  out.set(b, at)
+  return at + n
+}
