@@ -3,12 +3,13 @@
  * integers) and command envelopes (plain objects of ASCII strings, integers, booleans, byte
  * strings). It writes exactly the bytes msgpackr writes for them with the store's settings
  * (`useRecords: false`, objects as 16-bit maps), without msgpackr's general machinery, into the
- * store's slabs. Anything else (floats, negative or large integers, non-ASCII or long strings,
- * deep or large structures) is left to msgpackr: {@link packSimple} returns `undefined`.
+ * store's slabs. Anything else (floats, negative integers, non-ASCII or long strings, deep or
+ * large structures) is left to msgpackr: {@link packSimple} returns `undefined`.
  *
  * @module
  */
-import { pooledBytes, writeUint32 } from './bytes.js'
+import { arrayHeaderSize, binHeaderSize, uintSize, writeArrayHeader, writeBE16, writeBinHeader, writeUint } from '../msgpack-write.js'
+import { pooledBytes } from './bytes.js'
 
 /** Nesting beyond this goes to msgpackr. */
 const MAX_DEPTH = 8
@@ -28,8 +29,8 @@ export function packSimple(value: unknown): Uint8Array | undefined {
 function sizeOf(value: unknown, depth: number): number {
   switch (typeof value) {
     case 'number':
-      if (!(value >= 0 && value <= 0xffffffff && Number.isInteger(value))) return -1
-      return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5
+      if (!(value >= 0 && Number.isSafeInteger(value))) return -1
+      return uintSize(value)
     case 'string': {
       const n = value.length
       if (n >= 0x10000) return -1
@@ -43,13 +44,10 @@ function sizeOf(value: unknown, depth: number): number {
     case 'object': {
       if (value === null) return 1
       if (depth >= MAX_DEPTH) return -1
-      if (value instanceof Uint8Array) {
-        const n = value.byteLength
-        return n + (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5)
-      }
+      if (value instanceof Uint8Array) return binHeaderSize(value.byteLength) + value.byteLength
       if (Array.isArray(value)) {
         if (value.length > MAX_ITEMS) return -1
-        let size = value.length < 16 ? 1 : 3
+        let size = arrayHeaderSize(value.length)
         for (const item of value) {
           const s = sizeOf(item, depth + 1)
           if (s < 0) return -1
@@ -96,16 +94,13 @@ function write(out: Uint8Array, at: number, value: unknown): number {
         out[at] = 0xc0
         return at + 1
       }
-      if (value instanceof Uint8Array) return writeBin(out, at, value)
+      if (value instanceof Uint8Array) {
+        at = writeBinHeader(out, at, value.byteLength)
+        out.set(value, at)
+        return at + value.byteLength
+      }
       if (Array.isArray(value)) {
-        const n = value.length
-        if (n < 16) {
-          out[at++] = 0x90 | n
-        } else {
-          out[at++] = 0xdc
-          out[at++] = n >>> 8
-          out[at++] = n & 0xff
-        }
+        at = writeArrayHeader(out, at, value.length)
         for (const item of value) at = write(out, at, item)
         return at
       }
@@ -119,32 +114,10 @@ function write(out: Uint8Array, at: number, value: unknown): number {
         at = write(out, at, (value as Record<string, unknown>)[key])
         count++
       }
-      out[countAt] = count >>> 8
-      out[countAt + 1] = count & 0xff
+      writeBE16(out, countAt, count)
       return at
     }
   }
-}
-
-function writeUint(out: Uint8Array, at: number, v: number): number {
-  if (v < 0x80) {
-    out[at] = v
-    return at + 1
-  }
-  if (v < 0x100) {
-    out[at] = 0xcc
-    out[at + 1] = v
-    return at + 2
-  }
-  if (v < 0x10000) {
-    out[at] = 0xcd
-    out[at + 1] = v >>> 8
-    out[at + 2] = v & 0xff
-    return at + 3
-  }
-  out[at] = 0xce
-  writeUint32(out, at + 1, v)
-  return at + 5
 }
 
 function writeAscii(out: Uint8Array, at: number, s: string): number {
@@ -156,27 +129,8 @@ function writeAscii(out: Uint8Array, at: number, s: string): number {
     out[at++] = n
   } else {
     out[at++] = 0xda
-    out[at++] = n >>> 8
-    out[at++] = n & 0xff
+    at = writeBE16(out, at, n)
   }
   for (let i = 0; i < n; i++) out[at + i] = s.charCodeAt(i)
-  return at + n
-}
-
-function writeBin(out: Uint8Array, at: number, b: Uint8Array): number {
-  const n = b.byteLength
-  if (n < 0x100) {
-    out[at++] = 0xc4
-    out[at++] = n
-  } else if (n < 0x10000) {
-    out[at++] = 0xc5
-    out[at++] = n >>> 8
-    out[at++] = n & 0xff
-  } else {
-    out[at++] = 0xc6
-    writeUint32(out, at, n)
-    at += 4
-  }
-  out.set(b, at)
   return at + n
 }

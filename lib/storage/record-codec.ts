@@ -8,6 +8,7 @@
  */
 import { Packr } from 'msgpackr'
 import type { ConfState, Entry, EntryType, HardState, SnapshotMetadata } from '../raft/types.js'
+import { arrayHeaderSize, binHeaderSize, uintSize, writeArrayHeader, writeBinHeader, writeUint } from '../msgpack-write.js'
 import { frameInPlace, RECORD_HEADER_BYTES } from './record.js'
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
@@ -137,75 +138,6 @@ export function sealChunk(key: Uint8Array, entries: readonly Entry[], from: numb
     at += e.data.length
   }
   return frameInPlace(key, out)
-}
-
-function arrayHeaderSize(n: number): number {
-  return n < 16 ? 1 : n < 0x10000 ? 3 : 5
-}
-
-function writeArrayHeader(out: Buffer, at: number, n: number): number {
-  if (n < 16) {
-    out[at] = 0x90 | n
-    return at + 1
-  }
-  if (n < 0x10000) {
-    out[at] = 0xdc
-    out.writeUInt16BE(n, at + 1)
-    return at + 3
-  }
-  out[at] = 0xdd
-  out.writeUInt32BE(n, at + 1)
-  return at + 5
-}
-
-function uintSize(v: number): number {
-  return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : v < 0x1_0000_0000 ? 5 : 9
-}
-
-function writeUint(out: Buffer, at: number, v: number): number {
-  if (v < 0x80) {
-    out[at] = v
-    return at + 1
-  }
-  if (v < 0x100) {
-    out[at] = 0xcc
-    out[at + 1] = v
-    return at + 2
-  }
-  if (v < 0x10000) {
-    out[at] = 0xcd
-    out.writeUInt16BE(v, at + 1)
-    return at + 3
-  }
-  if (v < 0x1_0000_0000) {
-    out[at] = 0xce
-    out.writeUInt32BE(v, at + 1)
-    return at + 5
-  }
-  // Past 32 bits a safe integer is exact as a float64, which is how msgpackr writes it too.
-  out[at] = 0xcb
-  out.writeDoubleBE(v, at + 1)
-  return at + 9
-}
-
-function binHeaderSize(n: number): number {
-  return n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
-}
-
-function writeBinHeader(out: Buffer, at: number, n: number): number {
-  if (n < 0x100) {
-    out[at] = 0xc4
-    out[at + 1] = n
-    return at + 2
-  }
-  if (n < 0x10000) {
-    out[at] = 0xc5
-    out.writeUInt16BE(n, at + 1)
-    return at + 3
-  }
-  out[at] = 0xc6
-  out.writeUInt32BE(n, at + 1)
-  return at + 5
 }
 
 /** Decodes a chunk; `data` of each entry is a view into `payload`. */

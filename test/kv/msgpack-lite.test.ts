@@ -13,7 +13,7 @@ const packTuple = (items: unknown[]): Uint8Array | undefined => packSimple(items
 
 const msgpackr = new Packr({ useRecords: false, mapsAsObjects: true })
 
-const EDGES = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff]
+const EDGES = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff, 2 ** 32, 2 ** 40 + 3, Number.MAX_SAFE_INTEGER]
 const LENGTHS = [0, 1, 0xff, 0x100, 0xffff, 0x10000, 70_000]
 
 t.test('tuples: the bytes msgpackr writes, at every size boundary and for random tuples', async (t) => {
@@ -40,7 +40,7 @@ t.test('tuples: the bytes msgpackr writes, at every size boundary and for random
 
 t.test('anything else goes to msgpackr', async (t) => {
   const deep = { a: { b: { c: { d: { e: { f: { g: { h: { i: 1 } } } } } } } } }
-  for (const value of [[-1], [2 ** 32], [1.5], ['é'], ['x'.repeat(0x10000)], [new Map()], [new Date(0)], [1n], deep, { 'é': 1 }, new Uint16Array(2)]) {
+  for (const value of [[-1], [2 ** 53], [1.5], ['é'], ['x'.repeat(0x10000)], [new Map()], [new Date(0)], [1n], deep, { 'é': 1 }, new Uint16Array(2)]) {
     t.equal(packSimple(value), undefined, 'not a simple value')
     t.same(pack(value), new Uint8Array(msgpackr.pack(value)), 'pack encodes it with msgpackr')
   }
