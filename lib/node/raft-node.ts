@@ -64,7 +64,7 @@ export interface RaftNodeEvents {
 }
 
 interface PendingProposal {
-  /** When it was last handed to the core: a proposal lost on the way is submitted again. */
+  /** When it was last handed to the core (-1: not yet): a proposal lost on the way is submitted again. */
   submittedAt: number
   /**
    * The term in which this node, as leader, appended it to its own log (0: forwarded, or not
@@ -755,7 +755,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         this.#m.proposalsFailed.inc()
         reject(err)
       }
-      const entry: PendingProposal = { submittedAt: 0, appendedInTerm: 0, data, kind, resolve, reject, cleanup, fail }
+      const entry: PendingProposal = { submittedAt: -1, appendedInTerm: 0, data, kind, resolve, reject, cleanup, fail }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.#proposals.set(requestId, entry)
       this.#m.proposals.inc()
@@ -784,7 +784,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   #submitQueued(): void {
-    const ids = this.#toSubmit
+    // Not those a leader change submitted meanwhile (with every pending proposal).
+    const ids = this.#toSubmit.filter((id) => this.#proposals.get(id)?.submittedAt === -1)
     this.#toSubmit = []
     if (!this.#closed) this.#submitNormal(ids)
   }
