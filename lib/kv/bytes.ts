@@ -51,37 +51,53 @@ export function plain(bytes: Uint8Array): Uint8Array {
   return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-/** Bytes of each slab {@link pooledCopy} carves copies out of (Node's own pool uses 8 KiB). */
-const SLAB_BYTES = 16 * 1024
-/** Copies above this size get an array of their own. */
-const MAX_POOLED = 2048
-let slab = new ArrayBuffer(0)
-let slabUsed = 0
-
 /**
- * A plain `Uint8Array` copy of `bytes`, carved out of a shared slab. A typed array of its own
- * above 64 bytes is an allocation outside V8's heap, about 1 µs on a small machine and more work
- * for the collector; this is one view object and a copy. For copies that do not stay long: each
- * keeps its 16 KiB slab alive. (Node's `Buffer.allocUnsafe` pools the same way, but hands out a
- * `Buffer`, and a plain view of it is a second object.)
+ * Small byte arrays carved out of shared slabs. A typed array of its own above 64 bytes is an
+ * allocation outside V8's heap, about 1 µs on a small machine and more work for the collector;
+ * a carved one is one view object. Each keeps its whole slab alive, so a pool should hold bytes
+ * that die together: short-lived ones in one, long-lived ones (a log entry's data) in another.
+ * (Node's `Buffer.allocUnsafe` pools the same way, but hands out a `Buffer`, and a plain view of
+ * it is a second object.)
  */
+export class SlabPool {
+  readonly #slabBytes: number
+  readonly #maxPooled: number
+  #slab = new ArrayBuffer(0)
+  #used = 0
+
+  /** Slabs of `slabBytes`; arrays above `maxPooled` bytes get memory of their own. */
+  constructor(slabBytes = 16 * 1024, maxPooled = 2048) {
+    this.#slabBytes = slabBytes
+    this.#maxPooled = maxPooled
+  }
+
+  /** `n` bytes, not zeroed. */
+  alloc(n: number): Uint8Array {
+    if (n > this.#maxPooled) return new Uint8Array(n)
+    if (this.#used + n > this.#slab.byteLength) {
+      this.#slab = new ArrayBuffer(this.#slabBytes)
+      this.#used = 0
+    }
+    const out = new Uint8Array(this.#slab, this.#used, n)
+    // Aligned to 8 bytes, as Node's pool does.
+    this.#used = (this.#used + n + 7) & ~7
+    return out
+  }
+}
+
+/** The pool of short-lived copies and encodings. */
+const shortLived = new SlabPool()
+
+/** A plain `Uint8Array` copy of `bytes`, from the pool of short-lived bytes (see {@link SlabPool}). */
 export function pooledCopy(bytes: Uint8Array): Uint8Array {
-  const out = pooledBytes(bytes.byteLength)
+  const out = shortLived.alloc(bytes.byteLength)
   out.set(bytes)
   return out
 }
 
-/** `n` bytes (not zeroed) carved out of the same slabs as {@link pooledCopy}, for short-lived encodings. */
+/** `n` bytes (not zeroed) from the pool of short-lived bytes, for encodings that do not stay. */
 export function pooledBytes(n: number): Uint8Array {
-  if (n > MAX_POOLED) return new Uint8Array(n)
-  if (slabUsed + n > slab.byteLength) {
-    slab = new ArrayBuffer(SLAB_BYTES)
-    slabUsed = 0
-  }
-  const out = new Uint8Array(slab, slabUsed, n)
-  // Aligned to 8 bytes, as Node's pool does.
-  slabUsed = (slabUsed + n + 7) & ~7
-  return out
+  return shortLived.alloc(n)
 }
 
 /** The UTF-8 bytes of `text`, out of Node's buffer pool (`TextEncoder.encode` allocates outside the heap every time). */

@@ -6,7 +6,7 @@
  * @module
  */
 import { Packr } from 'msgpackr'
-import { isBytes, plain, toLatin1 } from './bytes.js'
+import { isBytes, plain, SlabPool, toLatin1 } from './bytes.js'
 import { inRange } from './key-range.js'
 import { packSimple } from './msgpack-lite.js'
 import type {
@@ -25,10 +25,17 @@ import type {
 // NB: records off, so an entry decodes on any replica without shared structure definitions.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
+/**
+ * Envelopes stay as long as their entry stays in the log's memory: their own slabs, so that they
+ * do not keep alive the short-lived bytes a shared slab would hold beside them.
+ */
+const envelopeSlabs = new SlabPool()
+const envelopeBytes = (n: number): Uint8Array => envelopeSlabs.alloc(n)
+
 /** Validates and encodes an envelope for `propose()` (msgpackr's bytes, by the short path where it can). */
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
   const valid = validateEnvelope(envelope)
-  return packSimple(valid) ?? plain(packr.pack(valid))
+  return packSimple(valid, envelopeBytes) ?? plain(packr.pack(valid))
 }
 
 /** Decodes and validates an envelope from a log entry's data; throws a `TypeError` if malformed. */

@@ -16,11 +16,14 @@ const MAX_DEPTH = 8
 /** Arrays and objects of more items go to msgpackr (their 32-bit headers are not written here). */
 const MAX_ITEMS = 0xffff
 
-/** The msgpack encoding of `value`, as msgpackr writes it, or `undefined` if it is not one of the simple shapes. */
-export function packSimple(value: unknown): Uint8Array | undefined {
+/**
+ * The msgpack encoding of `value`, as msgpackr writes it, or `undefined` if it is not one of the
+ * simple shapes. The bytes come from `alloc` (default: the pool of short-lived bytes).
+ */
+export function packSimple(value: unknown, alloc: (n: number) => Uint8Array = pooledBytes): Uint8Array | undefined {
   const size = sizeOf(value, 0)
   if (size < 0) return undefined
-  const out = pooledBytes(size)
+  const out = alloc(size)
   const end = write(out, 0, value)
   return end === size ? out : undefined
 }
