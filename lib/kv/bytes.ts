@@ -66,7 +66,7 @@ export class SlabPool {
   #used = 0
 
   /** Slabs of `slabBytes`; arrays above `maxPooled` bytes get memory of their own. */
-  constructor(slabBytes = 8 * 1024, maxPooled = 2048) {
+  constructor(slabBytes = 16 * 1024, maxPooled = 2048) {
     this.#slabBytes = slabBytes
     this.#maxPooled = maxPooled
   }
