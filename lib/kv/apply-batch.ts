@@ -21,7 +21,6 @@ import type { BatchState } from './write-txn.js'
 import type { ExtraOperation } from '../storage/level-database.js'
 import type { CachedSublevel } from './record-cache.js'
 
-
 /** One committed log entry, as the driver hands it over. */
 export interface CommittedEntry {
   readonly index: number

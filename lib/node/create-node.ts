@@ -330,16 +330,19 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
     const key = keyBytes(s.start)
     return s.end === undefined ? { key } : { key, rangeEnd: s.end === '\0' ? ZERO : keyBytes(s.end) }
   }
-  // `key`: the key as the caller gave it, when it is what decoding the stored bytes gives back
-  // (a string with a lone surrogate was stored with U+FFFD in its place).
-  const kvOf = (kv: RawKeyValue, keysOnly = false, key?: string): KeyValue<V> => ({
-    key: key !== undefined && isWellFormed(key) ? key : dec.decode(kv.key),
-    value: keysOnly ? (undefined as V) : codec.decode(kv.value),
+  /** A key-value for the caller: `value` (a copy the caller may keep) decoded, or none for keys only. */
+  const kvFrom = (key: string, kv: Omit<RawKeyValue, 'key' | 'value'>, value: Uint8Array | undefined): KeyValue<V> => ({
+    key,
+    value: value === undefined ? (undefined as V) : codec.decode(value),
     createRevision: kv.createRevision,
     modRevision: kv.modRevision,
     version: kv.version,
     lease: kv.lease,
   })
+  // `key`: the key as the caller gave it, when it is what decoding the stored bytes gives back
+  // (a string with a lone surrogate was stored with U+FFFD in its place).
+  const kvOf = (kv: RawKeyValue, keysOnly = false, key?: string): KeyValue<V> =>
+    kvFrom(key !== undefined && isWellFormed(key) ? key : dec.decode(kv.key), kv, keysOnly ? undefined : kv.value)
   // A key string of ASCII characters within the size limit is its own cache id (its UTF-8 bytes
   // are its characters): a point read of it needs no encoding, and takes the cache's record in
   // this turn when it is there.
@@ -354,15 +357,7 @@ export async function createNode<V = unknown>(options: CreateNodeOptions<V>): Pr
    */
   const cachedPoint = (key: string): KeyValue<V> | null | undefined => {
     const hit = store.cachedCurrent(key)
-    if (hit == null) return hit
-    return {
-      key,
-      value: codec.decode(pooledCopy(hit.value)),
-      createRevision: hit.createRevision,
-      modRevision: hit.modRevision,
-      version: hit.version,
-      lease: hit.lease,
-    }
+    return hit == null ? hit : kvFrom(key, hit, pooledCopy(hit.value))
   }
   const rangeOf = (r: RangeResult, keysOnly = false): RangeResponse<V> => ({
     kvs: r.kvs.map((kv) => kvOf(kv, keysOnly)),

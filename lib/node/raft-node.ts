@@ -766,9 +766,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
         if (this.#toSubmit.length === 1) queueMicrotask(() => this.#submitQueued())
         return
       }
-      const outcome = this.#submit(requestId)
+      const outcome = this.#submitConfChange(requestId)
       if (outcome === 'not-leader') fail(new NotLeaderError(this.#raw.leader))
-      // Only a membership change can be refused outright (see #submit).
+      // Only a membership change can be refused outright (see #submitConfChange).
       else if (outcome === 'refused') fail(new InvalidConfChangeError('membership change refused (one is pending, or it is invalid)'))
     })
   }
@@ -777,7 +777,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   #resubmit(ids: readonly string[]): void {
     const normal: string[] = []
     for (const id of ids) {
-      if (this.#proposals.get(id)?.kind === 'conf-change') this.#submit(id)
+      if (this.#proposals.get(id)?.kind === 'conf-change') this.#submitConfChange(id)
       else normal.push(id)
     }
     this.#submitNormal(normal)
@@ -823,19 +823,22 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.#wake()
   }
 
-  /** Hands a pending proposal to the core. Dropped ones are retried when a leader is known. */
-  #submit(requestId: string): 'ok' | 'retry' | 'not-leader' | 'refused' {
+  /**
+   * Hands a pending membership change to the core (normal proposals go by {@link submitNormal}).
+   * Dropped ones are retried when a leader is known.
+   */
+  #submitConfChange(requestId: string): 'ok' | 'retry' | 'not-leader' | 'refused' {
     const p = this.#proposals.get(requestId)
     if (!p) return 'ok'
     p.submittedAt = this.#clock.now()
-    const r = p.kind === 'normal' ? this.#raw.propose(p.data) : this.#raw.proposeConfChange(decodeConfChange(p.data))
+    const r = this.#raw.proposeConfChange(decodeConfChange(p.data))
     this.#wake()
     p.appendedInTerm = r === 'ok' && this.#raw.raft.state === 'leader' ? this.#raw.raft.term : 0
     if (r === 'ok') return 'ok'
     if (r === 'not-leader') return 'not-leader'
-    // Dropped. No leader yet, a leadership transfer, or too much uncommitted data pass: retry.
-    // A membership change the leader refused breaks its rules (one pending at a time): final.
-    if (p.kind === 'conf-change' && this.#raw.raft.state === 'leader' && this.#raw.raft.leadTransferee === NONE) return 'refused'
+    // Dropped: no leader yet, or a leadership transfer: retry. A change the leader refused
+    // breaks its rules (one pending at a time): final.
+    if (this.#raw.raft.state === 'leader' && this.#raw.raft.leadTransferee === NONE) return 'refused'
     return 'retry'
   }
 
