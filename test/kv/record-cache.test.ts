@@ -5,14 +5,15 @@ import t from 'tap'
 import { MemoryLevel } from 'memory-level'
 import { encodeEnvelope } from '../../lib/kv/codec.js'
 import { MvccStore } from '../../lib/kv/mvcc-store.js'
-import { keyId, RecordCache } from '../../lib/kv/record-cache.js'
+import { ENTRY_OVERHEAD, keyId, RecordCache } from '../../lib/kv/record-cache.js'
 import { encodeCurrent } from '../../lib/kv/records.js'
 import { Harness, text, utf8 } from './helpers.js'
 
 t.test('RecordCache: bounded by bytes, coldest first, null for absent keys', async (t) => {
-  const cache = new RecordCache(1000)
+  const bound = 10 * (3 + 100 + ENTRY_OVERHEAD)
+  const cache = new RecordCache(bound)
   for (let i = 0; i < 100; i++) cache.set('key', utf8(`k${i}`), new Uint8Array(100))
-  t.ok(cache.bytes <= 1000, `within its bound (${cache.bytes} bytes)`)
+  t.ok(cache.bytes <= bound, `within its bound (${cache.bytes} bytes)`)
   t.ok(cache.size > 0 && cache.size < 100, `kept the newest (${cache.size} entries)`)
   t.equal(cache.get('key', utf8('k0')), undefined, 'the oldest went')
   t.same(cache.get('key', utf8('k99')), new Uint8Array(100), 'the newest stayed')
@@ -26,8 +27,8 @@ t.test('RecordCache: bounded by bytes, coldest first, null for absent keys', asy
 })
 
 t.test('RecordCache: an entry read since it was set gets a second chance before eviction', async (t) => {
-  // Each entry is charged 3 + 100 + 96 = 199 bytes: five fit in 1,000.
-  const cache = new RecordCache(1000)
+  // Each entry is charged 3 + 100 + ENTRY_OVERHEAD bytes: five fit, six do not.
+  const cache = new RecordCache(5.5 * (3 + 100 + ENTRY_OVERHEAD))
   for (let i = 0; i < 5; i++) cache.set('key', utf8(`k${i}`), new Uint8Array(100))
   t.ok(cache.get('key', utf8('k0')), 'k0 is read')
   cache.set('key', utf8('k5'), new Uint8Array(100))
