@@ -5,7 +5,7 @@ import t from 'tap'
 import { MemoryLevel } from 'memory-level'
 import { encodeEnvelope } from '../../lib/kv/codec.js'
 import { MvccStore } from '../../lib/kv/mvcc-store.js'
-import { ENTRY_OVERHEAD, keyId, RecordCache } from '../../lib/kv/record-cache.js'
+import { ENTRY_OVERHEAD, FIELDS_OVERHEAD, keyId, RecordCache } from '../../lib/kv/record-cache.js'
 import { encodeCurrent } from '../../lib/kv/records.js'
 import { Harness, text, utf8 } from './helpers.js'
 
@@ -50,7 +50,10 @@ t.test('RecordCache: a key record decoded once for point reads, and again after 
   t.equal(keyId(key), 'point', 'an ASCII key is its own id')
   t.equal(cache.current('point'), undefined, 'not cached')
   cache.set('key', key, encodeCurrent({ key, value: utf8('v1'), createRevision: 2, modRevision: 3, version: 2, lease: 0 }))
+  const record = encodeCurrent({ key, value: utf8('v1'), createRevision: 2, modRevision: 3, version: 2, lease: 0 })
+  t.equal(cache.bytes, key.length + record.length + ENTRY_OVERHEAD, 'an entry is charged its key, its record and the overhead')
   const first = cache.current('point')!
+  t.equal(cache.bytes, key.length + record.length + ENTRY_OVERHEAD + FIELDS_OVERHEAD, 'and its fields once decoded')
   t.same([text(first.value), first.createRevision, first.modRevision, first.version, first.lease], ['v1', 2, 3, 2, 0])
   t.equal(cache.current('point'), first, 'decoded once')
   t.equal(cache.current(keyId(utf8('\u00e9'))), undefined, 'a non-ASCII key by its latin1 id')
