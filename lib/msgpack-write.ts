@@ -21,19 +21,7 @@ export function writeUint(out: Uint8Array, at: number, v: number): number {
     out[at] = v
     return at + 1
   }
-  if (v < 0x100) {
-    out[at] = 0xcc
-    out[at + 1] = v
-    return at + 2
-  }
-  if (v < 0x10000) {
-    out[at] = 0xcd
-    return writeBE16(out, at + 1, v)
-  }
-  if (v < 0x1_0000_0000) {
-    out[at] = 0xce
-    return writeBE32(out, at + 1, v)
-  }
+  if (v < 0x1_0000_0000) return writeSized(out, at, v, 0xcc, 0xcd, 0xce)
   out[at] = 0xcb
   float[0] = v
   for (let i = 0; i < 8; i++) out[at + 1 + i] = floatBytes[littleEndian ? 7 - i : i]
@@ -46,16 +34,24 @@ export function binHeaderSize(n: number): number {
 }
 
 export function writeBinHeader(out: Uint8Array, at: number, n: number): number {
+  return writeSized(out, at, n, 0xc4, 0xc5, 0xc6)
+}
+
+/**
+ * A 32-bit unsigned `n` after the first of three tags that fits it (8, 16 or 32 bits), the shape
+ * msgpack gives uints and the headers of byte strings and strings.
+ */
+export function writeSized(out: Uint8Array, at: number, n: number, tag8: number, tag16: number, tag32: number): number {
   if (n < 0x100) {
-    out[at] = 0xc4
+    out[at] = tag8
     out[at + 1] = n
     return at + 2
   }
   if (n < 0x10000) {
-    out[at] = 0xc5
+    out[at] = tag16
     return writeBE16(out, at + 1, n)
   }
-  out[at] = 0xc6
+  out[at] = tag32
   return writeBE32(out, at + 1, n)
 }
 

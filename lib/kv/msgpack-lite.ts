@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { arrayHeaderSize, binHeaderSize, uintSize, writeArrayHeader, writeBE16, writeBinHeader, writeUint } from '../msgpack-write.js'
+import { arrayHeaderSize, binHeaderSize, uintSize, writeArrayHeader, writeBE16, writeBinHeader, writeSized, writeUint } from '../msgpack-write.js'
 import { pooledBytes } from './bytes.js'
 
 /** Nesting beyond this goes to msgpackr. */
@@ -125,15 +125,9 @@ function write(out: Uint8Array, at: number, value: unknown): number {
 
 function writeAscii(out: Uint8Array, at: number, s: string): number {
   const n = s.length
-  if (n < 32) {
-    out[at++] = 0xa0 | n
-  } else if (n < 0x100) {
-    out[at++] = 0xd9
-    out[at++] = n
-  } else {
-    out[at++] = 0xda
-    at = writeBE16(out, at, n)
-  }
+  // fixstr, then str 8/16/32 (sizeOf leaves strings of 64 KiB and more to msgpackr).
+  if (n < 32) out[at++] = 0xa0 | n
+  else at = writeSized(out, at, n, 0xd9, 0xda, 0xdb)
   for (let i = 0; i < n; i++) out[at + i] = s.charCodeAt(i)
   return at + n
 }

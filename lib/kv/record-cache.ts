@@ -79,11 +79,14 @@ export class RecordCache {
     if (slot === undefined) return undefined
     slot.used = true
     if (slot.value === null) return null
-    if (slot.fields === undefined) {
-      slot.fields = decodeCurrentFields(slot.value)
+    let fields = slot.fields
+    if (fields === undefined) {
+      fields = slot.fields = decodeCurrentFields(slot.value)
       this.#bytes += FIELDS_OVERHEAD
+      // (Views into the record: they stay valid if the entry itself is evicted.)
+      this.#evict()
     }
-    return slot.fields
+    return fields
   }
 
   /** Keeps a copy of `value`: the caller's bytes may be a view of a larger shared buffer, or change later. */
@@ -138,7 +141,7 @@ export class RecordCache {
  * of a point read), after U+0100 for `dedup` (a latin1 string never holds that code unit).
  */
 function idOf(sublevel: CachedSublevel, key: Uint8Array): string {
-  return sublevel === 'key' ? toLatin1(key) : `\u0100${toLatin1(key)}`
+  return sublevel === 'key' ? keyId(key) : `\u0100${toLatin1(key)}`
 }
 
 /**

@@ -796,6 +796,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
    * them with `NOT_LEADER`.
    */
   #submitNormal(ids: readonly string[]): void {
+    if (ids.length === 0) return
     let batch: PendingProposal[] = []
     let bytes = 0
     const flush = (): void => {

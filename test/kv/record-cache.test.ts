@@ -44,6 +44,19 @@ t.test('RecordCache: an entry read since it was set gets a second chance before 
   t.equal(text(cache.get('dedup', utf8('d'))!), 'dedup sublevel', 'the same key in two sublevels is two entries')
 })
 
+t.test('RecordCache: decoded fields count toward the bound', async (t) => {
+  const record = (i: number): Uint8Array => encodeCurrent({ key: utf8(`k${i}`), value: utf8(`v${i}`), createRevision: 2, modRevision: 2, version: 1, lease: 0 })
+  const each = 2 + record(0).length + ENTRY_OVERHEAD
+  const cache = new RecordCache(3 * each)
+  for (let i = 0; i < 3; i++) cache.set('key', utf8(`k${i}`), record(i))
+  t.equal(cache.size, 3, 'three records fit undecoded')
+  t.equal(text(cache.current('k0')!.value), 'v0', 'k0 decodes')
+  t.ok(cache.bytes <= 3 * each, `still within its bound once k0 is decoded (${cache.bytes} bytes)`)
+  t.equal(cache.size, 2, 'one entry went to make room for the fields')
+  t.equal(cache.current('k1'), undefined, 'the coldest unread one (k1)')
+  t.equal(text(cache.current('k0')!.value), 'v0', 'k0, just read, stayed')
+})
+
 t.test('RecordCache: a key record decoded once for point reads, and again after it is set', async (t) => {
   const cache = new RecordCache()
   const key = utf8('point')
